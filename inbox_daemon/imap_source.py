@@ -1,0 +1,177 @@
+"""IMAP source over imapclient: BODY.PEEK only, ASCII search criteria, reconnect with backoff.
+
+Every server call is idempotent (search, fetch, move of UIDs), so after a
+dropped connection the call is simply repeated on a fresh one, provided the
+folder still has the same UIDVALIDITY.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import ssl
+import time
+from datetime import datetime, timezone
+from typing import Callable, Iterator, TypeVar
+
+from imapclient import IMAPClient, SocketTimeout
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
+
+from . import __version__
+from .config import MailboxConfig, is_loopback
+from .errors import AuthError, ConfigError, FetchError
+from .store import RawMessage
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+DROPPED = (OSError, IMAPClientAbortError, EOFError)  # ssl.SSLError and socket.timeout are OSErrors
+DONE_KEYWORD = "$Ingested"
+
+
+class ImapSource:
+    def __init__(self, mailbox: MailboxConfig, *, backoff: tuple[float, ...] = (0.5, 1, 2, 4, 8, 16),
+                 sleep: Callable[[float], None] = time.sleep):
+        if mailbox.security == "none" and not is_loopback(mailbox.host):
+            raise ConfigError(f"邮箱 {mailbox.name}：明文 IMAP 只允许连接本机 / plain IMAP only to loopback")
+        self.mailbox = mailbox
+        self.folder = mailbox.folder
+        self.backoff = backoff
+        self.sleep = sleep
+        self.client: IMAPClient | None = None
+        self.uidvalidity = 0
+        self.keywords_allowed = False
+
+    # -- connection ------------------------------------------------------------
+
+    def __enter__(self) -> "ImapSource":
+        self._retry(self._connect, "connect")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.client is not None:
+            try:
+                self.client.logout()
+            except (*DROPPED, IMAPClientError):
+                try:
+                    self.client.shutdown()
+                except OSError:
+                    pass
+            self.client = None
+
+    def login(self) -> IMAPClient:
+        """Connect and log in (used by `check` too); raises AuthError or FetchError."""
+        m = self.mailbox
+        context = ssl.create_default_context()
+        try:
+            client = IMAPClient(m.host, port=m.port, ssl=m.security == "tls", ssl_context=context,
+                                timeout=SocketTimeout(connect=min(15.0, m.timeout), read=m.timeout))
+            if m.security == "starttls":
+                client.starttls(context)
+        except (*DROPPED, IMAPClientError) as err:
+            raise FetchError(f"无法连接 {m.host}:{m.port} / cannot connect to {m.host}:{m.port}: {err}") from err
+        try:
+            client.login(m.username, m.password())
+        except LoginError as err:
+            client.shutdown()
+            raise AuthError(f"邮箱 {m.name} 登录失败（用户名或密码错误）/ login refused for {m.username}") from err
+        client.normalise_times = False
+        if client.has_capability("ID"):
+            # 163 Mail refuses SELECT from clients that do not identify themselves.
+            client.id_({"name": "inbox-daemon", "version": __version__, "vendor": "inbox-daemon"})
+        return client
+
+    def _connect(self) -> None:
+        self.close()
+        client = self.login()
+        self.client = client
+        if self.mailbox.done_folder and not client.folder_exists(self.mailbox.done_folder):
+            client.create_folder(self.mailbox.done_folder)
+        try:
+            info = client.select_folder(self.folder)
+        except IMAPClientError as err:
+            raise FetchError(f"无法打开文件夹 {self.folder} / cannot select folder {self.folder}: {err}") from err
+        validity = int(info[b"UIDVALIDITY"])
+        if self.uidvalidity and validity != self.uidvalidity:
+            raise FetchError(f"{self.folder} 的 UIDVALIDITY 在本次轮询中改变 / UIDVALIDITY changed mid-pass")
+        self.uidvalidity = validity
+        self.keywords_allowed = b"\\*" in info.get(b"PERMANENTFLAGS", ())
+
+    def _retry(self, operation: Callable[[], T], what: str) -> T:
+        for attempt, delay in enumerate((*self.backoff, None)):
+            try:
+                if self.client is None and operation != self._connect:
+                    self._connect()
+                return operation()
+            except AuthError:
+                raise
+            except (*DROPPED, FetchError) as err:
+                if isinstance(err, FetchError) and "UIDVALIDITY" in str(err):
+                    raise
+                if delay is None:
+                    raise FetchError(f"{self.mailbox.name}: {what} 多次重试仍失败 / failed after retries: "
+                                     f"{err}") from err
+                log.warning("mailbox=%s %s failed (%s); reconnecting in %.1fs", self.mailbox.name, what,
+                            type(err).__name__, delay)
+                self.client = None
+                self.sleep(delay)
+            except IMAPClientError as err:
+                raise FetchError(f"{self.mailbox.name}: IMAP {what} 出错 / IMAP error: {err}") from err
+        raise AssertionError("unreachable")
+
+    # -- Source interface ----------------------------------------------------
+
+    def list_uids(self, after: int) -> list[str]:
+        def search() -> list[str]:
+            uids = self.client.search(["UID", f"{after + 1}:*"])  # ASCII criteria only: no CHARSET
+            return [str(u) for u in sorted(uids) if u > after]
+        return self._retry(search, "search")
+
+    def peek(self, uids: list[str]) -> dict[str, tuple[str, int]]:
+        def fetch() -> dict[str, tuple[str, int]]:
+            found = {}
+            for uid, data in self.client.fetch([int(u) for u in uids],
+                                               ["BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]", "RFC822.SIZE"]).items():
+                header = next((v for k, v in data.items() if k.startswith(b"BODY[HEADER")), b"") or b""
+                match = re.search(rb"<[^<>\s]+>", header)
+                found[str(uid)] = (match[0].decode("ascii", "replace") if match else "", data.get(b"RFC822.SIZE", 0))
+            return found
+        return self._retry(fetch, "peek")
+
+    def fetch(self, uids: list[str]) -> Iterator[RawMessage]:
+        def fetch() -> dict:
+            return self.client.fetch([int(u) for u in uids], ["BODY.PEEK[]", "INTERNALDATE"])
+        response = self._retry(fetch, "fetch")
+        for uid in sorted(response):
+            data = response[uid]
+            raw = data.get(b"BODY[]")
+            if raw is None:
+                continue  # expunged by someone else meanwhile
+            received = data.get(b"INTERNALDATE") or datetime.now(timezone.utc)
+            if received.tzinfo is None:
+                received = received.replace(tzinfo=timezone.utc)
+            yield RawMessage(self.mailbox.name, self.folder, self.uidvalidity, str(uid), bytes(raw), received)
+
+    def mark_done(self, uids: list[str]) -> None:
+        if not uids:
+            return
+        ids = [int(u) for u in uids]
+        target = self.mailbox.done_folder
+
+        def act() -> None:
+            client = self.client
+            if target and client.has_capability("MOVE"):
+                client.move(ids, target)
+            elif target:  # QQ: no MOVE
+                client.copy(ids, target)
+                client.add_flags(ids, [b"\\Deleted"], silent=True)
+                if client.has_capability("UIDPLUS"):
+                    client.uid_expunge(ids)
+                else:
+                    client.expunge()
+            else:
+                flags = [b"\\Seen"] + ([DONE_KEYWORD.encode()] if self.keywords_allowed else [])
+                client.add_flags(ids, flags, silent=True)
+        self._retry(act, "mark done")

@@ -1,0 +1,129 @@
+"""One pass over the mailboxes: list, fetch in batches, store, process, then mark done on the server.
+
+The order is the guarantee: bytes and row are committed before parsing, and
+the server hears "done" only after the commit. A crash anywhere leaves either
+a message still on the server (fetched again, matched by UID or hash) or a
+stored row waiting to be processed or marked done; never a loss, never a
+second entry.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from .config import Config, MailboxConfig
+from .errors import FetchError, LockError
+from .pipeline import process
+from .source import Source, open_source
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PassResult:
+    mailbox: str
+    fetched: int = 0
+    new: int = 0
+    known: int = 0  # same bytes already stored (re-sync, crash replay)
+    errors: int = 0
+    failure: str | None = None  # the mailbox could not be read this pass
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+
+@contextmanager
+def pass_lock(path: Path) -> Iterator[None]:
+    """One pass at a time, across processes; the kernel drops the lock if the holder dies."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o640)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as err:
+            raise LockError(f"另一个轮询正在运行（锁文件 {path}）/ another pass is running (lock {path})") from err
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        os.close(fd)
+
+
+def recover(store: Store) -> int:
+    """Process rows committed by a pass that died before parsing them."""
+    pending = store.unparsed()
+    for pk in pending:
+        process(store, pk)
+    return len(pending)
+
+
+def poll_mailbox(store: Store, mailbox: MailboxConfig, source: Source | None = None) -> PassResult:
+    result = PassResult(mailbox.name)
+    with (source or open_source(mailbox)) as src:
+        folder, validity = src.folder, src.uidvalidity
+        leftover = store.pending_done(mailbox.name, folder, validity)
+        if leftover:  # committed by an earlier pass that stopped before telling the server
+            src.mark_done(leftover)
+            store.mark_done(mailbox.name, folder, validity, leftover)
+        after = store.highest_uid(mailbox.name, folder, validity)
+        listed = src.list_uids(after)
+        known = store.known_uids(mailbox.name, folder, validity, listed)
+        new = [uid for uid in listed if uid not in known]
+        resync = bool(new) and store.other_validities(mailbox.name, folder, validity)
+        for start in range(0, len(new), mailbox.batch_size):
+            batch = new[start:start + mailbox.batch_size]
+            if resync:
+                batch = _match_resync(store, src, batch, result)
+            for raw in src.fetch(batch):
+                result.fetched += 1
+                pk, is_new = store.record_raw(raw)
+                if is_new:
+                    result.new += 1
+                    outcome = process(store, pk)
+                    result.outcomes[outcome] = result.outcomes.get(outcome, 0) + 1
+                    result.errors += outcome == "error"
+                else:
+                    result.known += 1
+                    log.info("mailbox=%s uid=%s outcome=known message=%s", mailbox.name, raw.uid, pk)
+            listed_batch = new[start:start + mailbox.batch_size]
+            stored = store.known_uids(mailbox.name, folder, validity, listed_batch)
+            committed = [u for u in listed_batch if u in stored]
+            src.mark_done(committed)
+            store.mark_done(mailbox.name, folder, validity, committed)
+            if validity and committed:
+                store.set_highest_uid(mailbox.name, folder, validity, max(int(u) for u in committed))
+    return result
+
+
+def _match_resync(store: Store, src: Source, batch: list[str], result: PassResult) -> list[str]:
+    """After a UIDVALIDITY change, link messages we already hold (same Message-ID and size) without a download."""
+    remaining = []  # UIDs expunged meanwhile are absent from the peek and dropped here
+    for uid, (message_id, size) in sorted(src.peek(batch).items(), key=lambda item: int(item[0])):
+        pk = store.match_resync(src.mailbox.name, message_id, size)
+        if pk is None:
+            remaining.append(uid)
+        else:
+            store.add_location(src.mailbox.name, src.folder, src.uidvalidity, uid, pk)
+            result.known += 1
+            log.info("mailbox=%s uid=%s outcome=known message=%s (re-sync by Message-ID)", src.mailbox.name,
+                     uid, pk)
+    return remaining
+
+
+def poll_all(config: Config, store: Store) -> list[PassResult]:
+    """One pass over every mailbox; a mailbox that fails is reported and the others go on."""
+    results = []
+    with pass_lock(config.storage.lock_path):
+        recover(store)
+        for mailbox in config.mailboxes:
+            try:
+                results.append(poll_mailbox(store, mailbox))
+            except FetchError as err:
+                log.error("mailbox=%s pass failed: %s", mailbox.name, err)
+                results.append(PassResult(mailbox.name, failure=str(err)))
+    return results

@@ -1,0 +1,78 @@
+"""Local Maildir source (stdlib `mailbox`): the embedded default and replayable test input."""
+
+from __future__ import annotations
+
+import mailbox
+from datetime import datetime, timezone
+from email.parser import BytesHeaderParser
+from email.utils import parsedate_to_datetime
+from typing import Iterator
+
+from .config import MailboxConfig
+from .errors import FetchError
+from .store import RawMessage
+
+
+def receive_time(raw: bytes, fallback: datetime) -> datetime:
+    """Topmost Received: date, else Delivery-Date:, else `fallback` (the file's time)."""
+    headers = BytesHeaderParser().parsebytes(raw)
+    candidates = []
+    received = headers.get_all("Received") or []
+    if received:
+        candidates.append(str(received[0]).rpartition(";")[2])
+    candidates.append(str(headers.get("Delivery-Date") or ""))
+    for value in candidates:
+        try:
+            when = parsedate_to_datetime(value.strip())
+        except (TypeError, ValueError, IndexError):
+            continue
+        return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    return fallback
+
+
+class MaildirSource:
+    def __init__(self, mailbox_config: MailboxConfig):
+        self.mailbox = mailbox_config
+        self.folder = str(mailbox_config.path)
+        self.uidvalidity = 0
+        self.maildir: mailbox.Maildir | None = None
+
+    def __enter__(self) -> "MaildirSource":
+        path = self.mailbox.path
+        if not path or not (path / "cur").is_dir() or not (path / "new").is_dir():
+            raise FetchError(f"Maildir 不存在或不完整：{path}（可运行 inbox-daemon samples 生成示例邮件）/ "
+                             f"no Maildir at {path} (run `inbox-daemon samples` to create the demo)")
+        self.maildir = mailbox.Maildir(path, factory=None, create=False)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.maildir = None
+
+    def list_uids(self, after: int) -> list[str]:
+        return sorted(self.maildir.keys())
+
+    def peek(self, uids: list[str]) -> dict[str, tuple[str, int]]:
+        return {}
+
+    def fetch(self, uids: list[str]) -> Iterator[RawMessage]:
+        for key in uids:
+            try:
+                raw = self.maildir.get_bytes(key)
+                delivered = self.maildir.get_message(key).get_date()  # the file's time
+            except (KeyError, FileNotFoundError):
+                continue  # removed meanwhile
+            yield RawMessage(self.mailbox.name, self.folder, 0, key, raw, receive_time(raw, datetime.fromtimestamp(delivered, timezone.utc)))
+
+    def mark_done(self, uids: list[str]) -> None:
+        if not self.mailbox.done_folder:
+            return  # tracked in the database; the sample Maildir stays replayable
+        try:
+            done = self.maildir.get_folder(self.mailbox.done_folder)
+        except mailbox.NoSuchMailboxError:
+            done = self.maildir.add_folder(self.mailbox.done_folder)
+        for key in uids:
+            try:
+                done.add(self.maildir.get_bytes(key))
+                self.maildir.discard(key)
+            except KeyError:
+                continue

@@ -1,0 +1,213 @@
+"""Raw bytes -> ParsedMail, with mail-parser doing the MIME work.
+
+Pure: no disk, no network. Attachment bytes ride along in memory so the
+ingest stage can store them by hash; names from the sender are kept for
+display only and never become paths.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import email
+import email.policy
+import hashlib
+import re
+from dataclasses import dataclass, field
+from email.utils import getaddresses, parsedate_to_datetime
+from html.parser import HTMLParser
+
+import filetype
+import mailparser
+
+from .charsets import canonical_charset, repair_message
+
+VIDEO_EXTENSIONS = {"mp4", "m4v", "mov", "avi", "mkv", "webm", "flv", "wmv", "3gp", "mpg", "mpeg", "ts"}
+IMAGE_EXTENSIONS = {"jpg", "jpeg", "png", "gif", "bmp", "webp", "heic", "heif", "tif", "tiff"}
+DOCUMENT_EXTENSIONS = {"xlsx", "xls", "docx", "doc", "wps", "et", "pdf", "odt", "ods"}
+ARCHIVE_EXTENSIONS = {"zip", "rar", "7z", "gz", "tar"}
+# Headers the classifier needs, kept verbatim (decoded) in ParsedMail.headers.
+KEPT_HEADERS = ("auto-submitted", "x-autoreply", "x-autorespond", "x-auto-response-suppress", "precedence",
+                "list-id", "list-unsubscribe", "return-path", "x-inbox-daemon", "content-type", "x-mailer",
+                "user-agent", "delivery-date")
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str  # as the sender named it: display only
+    declared_type: str  # Content-Type from the message
+    mime: str | None  # sniffed from the content
+    kind: str  # video | image | document | archive | message | other (by content, then by name)
+    size: int
+    sha256: str
+    data: bytes = field(repr=False, compare=False, default=b"")
+
+
+@dataclass(frozen=True)
+class ParsedMail:
+    message_id: str
+    subject: str
+    sender: str  # address from From:, lower-cased
+    sender_name: str
+    reply_to: str
+    to: tuple[str, ...]
+    date: str | None  # the Date header in ISO form: informational, forgeable
+    in_reply_to: str
+    references: tuple[str, ...]
+    headers: dict[str, str]
+    text: str  # text/plain parts, or the HTML reduced to text when there is none
+    html: str
+    attachments: tuple[Attachment, ...]
+    defects: tuple[str, ...] = ()
+
+
+class _TextExtractor(HTMLParser):
+    """HTML reduced to the text a person sees: blocks become lines, scripts and styles vanish."""
+
+    BLOCKS = {"p", "div", "br", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6", "table", "blockquote",
+              "section", "article", "pre", "hr", "dd", "dt"}
+    HIDDEN = {"script", "style", "head", "title"}
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.hidden = 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag in self.HIDDEN:
+            self.hidden += 1
+        elif tag in self.BLOCKS:
+            self.parts.append("\n")
+        elif tag in ("td", "th"):
+            self.parts.append(" ")
+        elif tag == "a":
+            href = dict(attrs).get("href") or ""
+            if href.startswith(("http://", "https://")):
+                self.parts.append(f" {href} ")
+
+    def handle_endtag(self, tag):
+        if tag in self.HIDDEN:
+            self.hidden = max(0, self.hidden - 1)
+        elif tag in self.BLOCKS:
+            self.parts.append("\n")
+
+    def handle_data(self, data):
+        if not self.hidden:
+            self.parts.append(data)
+
+
+def html_to_text(html: str) -> str:
+    extractor = _TextExtractor()
+    try:
+        extractor.feed(html)
+        extractor.close()
+    except (AssertionError, ValueError):  # HTMLParser on hopeless markup
+        return re.sub(r"<[^>]+>", " ", html)
+    text = "".join(extractor.parts).replace("\xa0", " ")
+    lines = [re.sub(r"[ \t\u3000]+$", "", line) for line in text.splitlines()]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+def attachment_kind(data: bytes, filename: str, declared_type: str) -> tuple[str, str | None]:
+    """(kind, sniffed mime): by content first; the name or declared type only where content says nothing."""
+    guess = filetype.guess(data[:8192]) if data else None
+    mime = guess.mime if guess else None
+    extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+    if mime:
+        if mime.startswith("video/") or mime in ("application/x-matroska",):
+            return "video", mime
+        if mime.startswith("image/"):
+            return "image", mime
+        if mime == "application/pdf" or "officedocument" in mime or mime in (
+                "application/msword", "application/vnd.ms-excel", "application/x-ole-storage"):
+            return "document", mime
+        if mime == "application/zip":  # office files are zips: trust the name for those
+            return ("document" if extension in DOCUMENT_EXTENSIONS else "archive"), mime
+        if mime in ("application/x-rar-compressed", "application/x-7z-compressed", "application/gzip",
+                    "application/x-tar", "application/x-bzip2"):
+            return "archive", mime
+        if mime.startswith("audio/"):
+            return "other", mime
+    if data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" and extension in DOCUMENT_EXTENSIONS:
+        return "document", "application/x-ole-storage"  # .doc/.xls/.wps/.et
+    if declared_type == "message/rfc822":
+        return "message", declared_type
+    if extension in DOCUMENT_EXTENSIONS and mime is None and extension != "pdf":
+        return "document", None
+    return "other", mime
+
+
+def _addresses(value) -> list[tuple[str, str]]:
+    if not value:
+        return []
+    if isinstance(value, list) and value and isinstance(value[0], tuple):
+        return [(name or "", addr or "") for name, addr in value]
+    return getaddresses([value] if isinstance(value, str) else [str(v) for v in value])
+
+
+def _first(value) -> str:
+    if isinstance(value, list):
+        value = value[0] if value else ""
+    return str(value or "").strip()
+
+
+def _payload_bytes(item: dict) -> bytes:
+    payload = item.get("payload") or ""
+    if item.get("binary"):
+        try:
+            return base64.b64decode(payload)
+        except (binascii.Error, ValueError):  # keep what decodes of a damaged part
+            clean = re.sub(r"[^A-Za-z0-9+/]", "", payload)
+            return base64.b64decode(clean[: len(clean) - len(clean) % 4])
+    return payload.encode(canonical_charset(item.get("charset")) or "utf-8", "replace")
+
+
+def _iso_date(value: str) -> str | None:
+    try:
+        return parsedate_to_datetime(value).isoformat() if value else None
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def parse_message(raw: bytes) -> ParsedMail:
+    """Parse raw RFC 5322 bytes. May raise on hopeless input; the caller records it as `error`."""
+    message = email.message_from_bytes(raw, policy=email.policy.compat32)
+    parser = mailparser.MailParser(repair_message(message))
+    headers = parser.headers
+    senders = _addresses(parser.from_)
+    sender_name, sender = senders[0] if senders else ("", "")
+    reply_to = _addresses(parser.reply_to)
+    attachments = []
+    for item in parser.attachments:
+        data = _payload_bytes(item)
+        filename = str(item.get("filename") or "")
+        declared = str(item.get("mail_content_type") or "application/octet-stream").lower()
+        kind, mime = attachment_kind(data, filename, declared)
+        attachments.append(Attachment(filename=filename, declared_type=declared, mime=mime, kind=kind,
+                                      size=len(data), sha256=hashlib.sha256(data).hexdigest(), data=data))
+    html = "\n".join(parser.text_html)
+    text = "\n".join(parser.text_plain).strip() or html_to_text(html)
+    kept = {name: _first(headers.get(name) or _header_case(headers, name)) for name in KEPT_HEADERS}
+    return ParsedMail(
+        message_id=_first(parser.message_id).strip(),
+        subject=_first(parser.subject),
+        sender=sender.strip().lower(),
+        sender_name=sender_name.strip(),
+        reply_to=reply_to[0][1].strip().lower() if reply_to else "",
+        to=tuple(addr.lower() for _, addr in _addresses(parser.to) if addr),
+        date=_iso_date(_first(headers.get("Date"))),
+        in_reply_to=_first(headers.get("In-Reply-To")),
+        references=tuple(re.findall(r"<[^<>\s]+>", _first(headers.get("References")))),
+        headers={k: v for k, v in kept.items() if v},
+        text=text.replace("\r\n", "\n"),
+        html=html,
+        attachments=tuple(attachments),
+        defects=tuple(sorted(parser.defects_categories)),
+    )
+
+
+def _header_case(headers: dict, name: str):
+    for key, value in headers.items():
+        if key.lower() == name:
+            return value
+    return None
