@@ -14,13 +14,15 @@ import email.policy
 import hashlib
 import re
 from dataclasses import dataclass, field
+from email.errors import HeaderParseError
+from email.header import decode_header
 from email.utils import getaddresses, parsedate_to_datetime
 from html.parser import HTMLParser
 
 import filetype
 import mailparser
 
-from .charsets import canonical_charset, repair_message
+from .charsets import canonical_charset, decode_text, repair_message
 
 VIDEO_EXTENSIONS = {"mp4", "m4v", "mov", "avi", "mkv", "webm", "flv", "wmv", "3gp", "mpg", "mpeg", "ts"}
 IMAGE_EXTENSIONS = {"jpg", "jpeg", "png", "gif", "bmp", "webp", "heic", "heif", "tif", "tiff"}
@@ -145,6 +147,17 @@ def _addresses(value) -> list[tuple[str, str]]:
     return getaddresses([value] if isinstance(value, str) else [str(v) for v in value])
 
 
+def decode_words(value: str) -> str:
+    """Decode RFC 2047 words left in a display name (clients quote them, against the RFC)."""
+    if "=?" not in value:
+        return value
+    try:
+        return "".join(decode_text(data, charset) if isinstance(data, bytes) else data
+                       for data, charset in decode_header(value)).strip()
+    except (HeaderParseError, ValueError):
+        return value
+
+
 def _first(value) -> str:
     if isinstance(value, list):
         value = value[0] if value else ""
@@ -192,7 +205,7 @@ def parse_message(raw: bytes) -> ParsedMail:
         message_id=_first(parser.message_id).strip(),
         subject=_first(parser.subject),
         sender=sender.strip().lower(),
-        sender_name=sender_name.strip(),
+        sender_name=decode_words(sender_name.strip()),
         reply_to=reply_to[0][1].strip().lower() if reply_to else "",
         to=tuple(addr.lower() for _, addr in _addresses(parser.to) if addr),
         date=_iso_date(_first(headers.get("Date"))),

@@ -1,0 +1,237 @@
+"""The `inbox-daemon` command: a thin click layer over the library.
+
+Each command loads the config, makes one library call and turns InboxError
+into a clear message for the staff (in Chinese) and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .config import Config, load_config
+from .errors import InboxError
+from .store import Store
+
+OUTCOMES = ("received", "accepted", "rejected", "needs_review", "ignored", "error")
+
+
+def setup_logging(verbose: int) -> None:
+    level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # mail-parser logs every odd part at WARNING/ERROR, raw header text included: keep it out.
+    logging.getLogger("mailparser").setLevel(logging.CRITICAL)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING if level > logging.DEBUG else logging.DEBUG)
+
+
+def with_config(command):
+    """Adds `--config PATH` to a command; the group-level option is the fallback."""
+
+    @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+                  help="配置文件路径 / config file (default ./config.toml)")
+    @click.pass_context
+    @functools.wraps(command)
+    def wrapper(ctx, config_path, **kwargs):
+        path = config_path or ctx.obj.get("config") or "config.toml"
+        try:
+            config = load_config(path)
+            return command(config, **kwargs)
+        except InboxError as err:
+            raise click.ClickException(str(err)) from err
+
+    return wrapper
+
+
+def open_store(config: Config) -> Store:
+    return Store.from_config(config)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", type=click.Path(dir_okay=False), default=None,
+              help="配置文件路径 / config file (default ./config.toml)")
+@click.option("-v", "--verbose", count=True, help="更多日志（-v 每封邮件一行，-vv 调试）")
+@click.version_option(__version__)
+@click.pass_context
+def main(ctx, config, verbose):
+    """inbox-daemon：比赛投稿邮箱的自动收件、登记与回复。
+
+    Reads contest mailboxes, stores and parses every entry, and answers it.
+
+    Example: inbox-daemon poll --once
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["config"] = config
+    setup_logging(verbose)
+
+
+@main.command()
+@with_config
+def run(config: Config):
+    """按计划持续运行（轮询邮箱），收到 SIGTERM/SIGINT 时干净退出。
+
+    Example: inbox-daemon run --config /etc/inbox-daemon/config.toml
+    """
+    from .daemon import run as run_daemon
+    run_daemon(config)
+
+
+@main.command()
+@click.option("--once/--loop", default=True, help="只轮询一遍（默认）或按计划循环")
+@with_config
+def poll(config: Config, once: bool):
+    """轮询所有邮箱一遍；每封邮件都有结果时退出码为 0。
+
+    Example: inbox-daemon poll --once
+    """
+    if not once:
+        from .daemon import run as run_daemon
+        return run_daemon(config)
+    from .ingest import poll_all
+    store = open_store(config)
+    try:
+        results = poll_all(config, store)
+        pending = len(store.unparsed())
+    finally:
+        store.close()
+    failed = False
+    for r in results:
+        if r.failure:
+            failed = True
+            click.echo(f"邮箱 {r.mailbox}：读取失败 —— {r.failure}", err=True)
+        else:
+            click.echo(f"邮箱 {r.mailbox}：新邮件 {r.new} 封，已登记过 {r.known} 封，解析出错 {r.errors} 封")
+    if failed or pending:
+        raise SystemExit(1)
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["jsonl"]), default="jsonl", show_default=True)
+@click.option("--contest", default=None, help="只导出某个比赛")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="输出文件（默认标准输出）")
+@with_config
+def export(config: Config, fmt: str, contest: str | None, output: str | None):
+    """导出登记的邮件（JSONL：每封邮件一行）。
+
+    Example: inbox-daemon export --format jsonl -o entries.jsonl
+    """
+    from .export import write_jsonl
+    store = open_store(config)
+    try:
+        if output:
+            with open(output, "w", encoding="utf-8") as out:
+                count = write_jsonl(store, out, contest)
+            click.echo(f"已导出 {count} 条到 {output}", err=True)
+        else:
+            write_jsonl(store, click.get_text_stream("stdout"), contest)
+    finally:
+        store.close()
+
+
+@main.command("list")
+@click.option("--outcome", type=click.Choice(OUTCOMES), default=None, help="按结果筛选")
+@click.option("--contest", default=None, help="按比赛筛选")
+@with_config
+def list_(config: Config, outcome: str | None, contest: str | None):
+    """列出登记的邮件。
+
+    Example: inbox-daemon list --outcome error
+    """
+    from rich.console import Console
+    from rich.table import Table
+    clauses, params = ["1=1"], []
+    if outcome:
+        clauses.append("outcome = ?")
+        params.append(outcome)
+    if contest:
+        clauses.append("contest = ?")
+        params.append(contest)
+    store = open_store(config)
+    try:
+        table = Table("编号", "回执号", "收到时间", "发件人", "主题", "比赛", "结果")
+        count = 0
+        for row in store.rows(" AND ".join(clauses), params):
+            count += 1
+            table.add_row(str(row["id"]), row["receipt"] or "—", (row["received_at"] or "")[:16].replace("T", " "),
+                          row["sender"] or "", (row["subject"] or "")[:40], row["contest"] or "—",
+                          row["outcome"] or "")
+    finally:
+        store.close()
+    console = Console()
+    console.print(table) if count else console.print("没有符合条件的邮件。")
+
+
+@main.command()
+@click.argument("receipt")
+@with_config
+def show(config: Config, receipt: str):
+    """显示一封邮件的全部信息：字段、附件、处理记录。RECEIPT 是回执号或编号。
+
+    Example: inbox-daemon show WSP-2022-0042
+    """
+    store = open_store(config)
+    try:
+        rows = list(store.rows("receipt = ? OR CAST(id AS TEXT) = ?", [receipt, receipt.lstrip("#")]))
+        if not rows:
+            raise click.ClickException(f"找不到回执号或编号 {receipt}")
+        row = rows[0]
+        click.echo(f"编号 {row['id']}  回执号 {row['receipt'] or '—'}  结果 {row['outcome']}")
+        for key in ("mailbox", "uid", "received_at", "sender", "sender_name", "reply_to", "subject",
+                    "message_id", "contest", "error"):
+            if row[key] not in (None, ""):
+                click.echo(f"  {key}: {row[key]}")
+        fields = json.loads(row["fields"] or "{}")
+        for key, value in fields.items():
+            click.echo(f"  字段 {key}: {value}")
+        for finding in json.loads(row["rules"] or "[]"):
+            click.echo(f"  规则 {finding['id']} [{finding['severity']}] {finding['message']}")
+        for a in store.attachments(row["id"]):
+            click.echo(f"  附件 {a['filename']!r} {a['kind']} {a['size']} 字节 sha256={a['sha256'][:16]}…")
+        for event in store.db.query("SELECT * FROM events WHERE message=? ORDER BY id", [row["id"]]):
+            click.echo(f"  记录 {event['at']} {event['actor']} {event['action']} {event['detail']}")
+        if row["body_text"]:
+            click.echo("  正文：")
+            for line in row["body_text"].splitlines()[:40]:
+                click.echo(f"    {line}")
+    finally:
+        store.close()
+
+
+@main.command()
+@with_config
+def check(config: Config):
+    """检查配置和规则，并尝试登录每个邮箱和发信服务器。
+
+    Example: inbox-daemon check --config config.toml
+    """
+    from .check import run_checks
+    results = run_checks(config)
+    for r in results:
+        click.echo(f"{'✓' if r.ok else '✗'} {r.item}：{r.detail}")
+    if not all(r.ok for r in results):
+        raise SystemExit(1)
+
+
+@main.command()
+@click.option("--maildir", type=click.Path(file_okay=False), default=None,
+              help="写入的 Maildir（默认取配置中第一个 maildir 邮箱的 path）")
+@click.option("--force", is_flag=True, help="已存在时也重新生成")
+@with_config
+def samples(config: Config, maildir: str | None, force: bool):
+    """生成演示用的示例投稿（真实的图片与视频）到本地 Maildir。
+
+    Example: inbox-daemon samples
+    """
+    from .samples import write_samples
+    target = Path(maildir) if maildir else next((m.path for m in config.mailboxes if m.source == "maildir"), None)
+    if target is None:
+        raise click.ClickException("配置中没有 maildir 邮箱，请用 --maildir 指定位置")
+    count = write_samples(target, force=force)
+    click.echo(f"示例邮件：{target} 中共 {count} 封" if count else f"{target} 已有示例邮件（--force 可重新生成）")

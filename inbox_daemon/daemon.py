@@ -1,0 +1,53 @@
+"""`inbox-daemon run`: the poll job on APScheduler's BlockingScheduler, stopped cleanly by SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import logging
+import signal
+from datetime import datetime
+
+from apscheduler.schedulers.blocking import BlockingScheduler
+
+from .config import Config
+from .errors import InboxError, LockError
+from .ingest import poll_all
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+
+def poll_job(config: Config) -> None:
+    """One scheduled pass; failures are logged, the scheduler keeps going."""
+    store = Store.from_config(config)
+    try:
+        results = poll_all(config, store)
+        log.info("pass done: %s", ", ".join(f"{r.mailbox}: new={r.new} known={r.known} errors={r.errors}"
+                                            + (f" FAILED ({r.failure})" if r.failure else "") for r in results))
+    except LockError as err:
+        log.warning("%s", err)
+    except InboxError as err:
+        log.error("pass failed: %s", err)
+    finally:
+        store.close()
+
+
+def build_scheduler(config: Config) -> BlockingScheduler:
+    scheduler = BlockingScheduler(timezone=config.schedule.timezone)
+    scheduler.add_job(poll_job, "interval", args=[config], seconds=config.schedule.poll_every, id="poll",
+                      max_instances=1, coalesce=True, next_run_time=datetime.now().astimezone())
+    return scheduler
+
+
+def run(config: Config) -> None:
+    scheduler = build_scheduler(config)
+
+    def stop(signum, _frame):
+        log.info("signal %s: finishing the current pass and stopping", signal.Signals(signum).name)
+        scheduler.shutdown(wait=True)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info("inbox-daemon running: %d mailbox(es), poll every %ss", len(config.mailboxes),
+             config.schedule.poll_every)
+    scheduler.start()
+    log.info("inbox-daemon stopped")

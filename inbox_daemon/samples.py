@@ -1,0 +1,212 @@
+"""Sample contest entries written the way QQ Mail, 163, Foxmail, iPhone and Outlook write them.
+
+`compose()` builds one raw message (also used by the tests); `sample_messages()`
+is the demo set, receive times inside the notice's 2022 windows, so that the
+embedded default shows accepted, rejected and needs_review entries side by side.
+"""
+
+from __future__ import annotations
+
+import base64
+import mailbox
+from datetime import datetime, timedelta, timezone
+from email.header import Header
+from email.mime.application import MIMEApplication
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+
+from . import media
+
+CST = timezone(timedelta(hours=8))
+COMMITTEE = "382343653@qq.com"
+PUBLICITY = "ldghxjb@163.com"
+
+
+def encoded_word(text: str, label: str, codec: str | None = None) -> str:
+    """An RFC 2047 B-word as clients write it; `codec` lets the bytes disagree with the label (GB2312 vs GBK)."""
+    data = text.encode(codec or label)
+    return f"=?{label}?B?{base64.b64encode(data).decode()}?="
+
+
+def compose(*, sender: str, sender_name: str = "", to: str = COMMITTEE, subject: str = "", body: str = "",
+            html: str | None = None, attachments: list[tuple[str, bytes, str]] = (),
+            charset: str = "utf-8", label: str | None = None, received: datetime | None = None,
+            message_id: str | None = None, filename_style: str = "rfc2231", headers: dict | None = None,
+            mailer: str | None = None) -> bytes:
+    """One raw message. `charset` encodes the text, `label` is what the headers claim (QQ: gb2312 for GBK)."""
+    label = label or charset
+    text = MIMEText(body, "plain", charset) if body or not html else None
+    if text is not None and label != charset:
+        text.set_param("charset", label)
+    parts = []
+    if html is not None:
+        html_part = MIMEText(html, "html", charset)
+        if label != charset:
+            html_part.set_param("charset", label)
+        if text is not None:
+            alternative = MIMEMultipart("alternative")
+            alternative.attach(text)
+            alternative.attach(html_part)
+            parts.append(alternative)
+        else:
+            parts.append(html_part)
+    elif text is not None:
+        parts.append(text)
+    for filename, data, mimetype in attachments:
+        maintype, _, subtype = mimetype.partition("/")
+        part = MIMEApplication(data, subtype or "octet-stream")
+        part.replace_header("Content-Type", f"{maintype}/{subtype}")
+        if filename_style == "rfc2047":
+            word = encoded_word(filename, "utf-8") if not filename.isascii() else filename
+            part.add_header("Content-Disposition", "attachment", filename=word)
+            part.set_param("name", word)
+        else:
+            value = ("utf-8", "", filename) if not filename.isascii() else filename
+            part.add_header("Content-Disposition", "attachment", filename=value)
+        parts.append(part)
+    if len(parts) == 1 and not attachments:
+        message = parts[0]
+    else:
+        message = MIMEMultipart("mixed")
+        for part in parts:
+            message.attach(part)
+    received = received or datetime(2022, 8, 15, 10, 0, tzinfo=CST)
+    domain = sender.rpartition("@")[2] or "example.com"
+    message["Received"] = (f"from smtp.{domain} (unknown [183.60.8.2]) by mx.{to.rpartition('@')[2]} "
+                           f"with ESMTPS id abc123 for <{to}>; {format_datetime(received)}")
+    name = encoded_word(sender_name, label, charset) if sender_name and not sender_name.isascii() else sender_name
+    message["From"] = f'"{name}" <{sender}>' if name else sender
+    message["To"] = to
+    message["Subject"] = (subject if subject.isascii() else encoded_word(subject, label, charset))
+    message["Date"] = format_datetime(received - timedelta(seconds=40))
+    message["Message-ID"] = message_id or make_msgid(domain=domain)
+    message["MIME-Version"] = "1.0"
+    if mailer:
+        message["X-Mailer"] = mailer
+    for key, value in (headers or {}).items():
+        message[key] = value
+    return message.as_bytes()
+
+
+def _body(lines: list[str]) -> str:
+    return "\r\n".join(lines) + "\r\n"
+
+
+BIO = ("本人是娄底市第一人民医院心内科护士，从事护理工作十二年，先后获得市级“优秀护士”、“五一劳动奖章”等荣誉。"
+       "作品《白衣映初心》记录了抗疫一线医护人员日夜坚守的平凡瞬间，用镜头讲述护理人在岗位上的坚持与温暖，"
+       "展现新时代职工爱岗敬业、担当奉献的精神风貌，希望让更多人看到身边的奋斗者。")
+
+
+def sample_messages() -> list[tuple[str, bytes]]:
+    """(description, raw bytes) for the demo Maildir."""
+    at = lambda month, day, hour=10: datetime(2022, month, day, hour, 12, tzinfo=CST)  # noqa: E731
+    video_ok = media.make_video(170, 1280, 720)
+    samples = [
+        ("微视频：资料齐全，QQ 邮箱 GB2312 标注实为 GBK（“镕”）", compose(
+            sender="1234567@qq.com", sender_name="朱镕", subject="微视频比赛+《白衣映初心》+朱镕+娄底市第一人民医院",
+            charset="gbk", label="gb2312", received=at(8, 16), mailer="QQMail 2.x", body=_body([
+                "作品名称：《白衣映初心》", "作者姓名：朱镕", "性别：男", "联系电话：138 7388 1234",
+                "工作单位：娄底市第一人民医院", "赛道：榜样奋斗者", f"作者及作品简介：{BIO}"]),
+            attachments=[("白衣映初心.mp4", video_ok, "video/mp4")])),
+        ("微视频：超过 3 分钟且缺联系电话", compose(
+            sender="wanglei_ld@163.com", sender_name="王磊", subject="短视频参赛作品《钢花飞溅》",
+            received=at(9, 2), mailer="Coremail Webmail", body=_body([
+                "您好！", "作品名称：钢花飞溅", "作者：王磊　性别：男", "单位：华菱涟源钢铁有限公司炼钢厂",
+                f"简介：{BIO[:120]}"]),
+            attachments=[("钢花飞溅.mp4", media.make_video(200, 1280, 720), "video/mp4")],
+            filename_style="rfc2047")),
+        ("微视频：640x360 低清晰度（警告），信息写在主题里", compose(
+            sender="liuyan@foxmail.com", sender_name="刘艳", subject="微视频比赛+《初入职场第一年》+刘艳+冷水江市教育局",
+            received=at(9, 20), mailer="Foxmail 7.2.25", body=_body([
+                "作品名称：初入职场第一年", "姓　名：刘艳", "性　别：女士", "电　话：0738-5221234",
+                "地　址：冷水江市教育局", "赛　道：初入职场的奋斗者", f"作品简介：{BIO}"]),
+            attachments=[("初入职场.mp4", media.make_video(150, 640, 360), "video/mp4")])),
+        ("微视频：QQ 超大附件链接（待人工）", compose(
+            sender="88997766@qq.com", sender_name="邓志刚", subject="微视频投稿《守护万家灯火》",
+            charset="gbk", label="gb2312", received=at(8, 28), body=_body([
+                "作品名称：守护万家灯火", "作者姓名：邓志刚", "性别：男", "联系电话：13907381234",
+                "工作单位：国网娄底供电公司", f"作者及作品简介：{BIO}", "",
+                "从QQ邮箱发来的超大附件", "守护万家灯火.mp4 (286.5M, 2022年09月27日 10:12 到期)",
+                "进入下载页面：https://mail.qq.com/cgi-bin/ftnExs_download?k=2a6436&t=exs_ftn_download&code=9c1e"]))),
+        ("摄影：单幅，相机原图 > 2MB", compose(
+            sender="zhoujun_photo@163.com", sender_name="周军", to=PUBLICITY, subject="摄影比赛投稿《炉前工》",
+            received=at(7, 5), mailer="Coremail Webmail", body=_body([
+                "作品名称：炉前工", "作者：周军", "作者单位：湖南华菱涟钢", "联系方式：18973851234",
+                "作品简介：炼钢工人在炉前测温取样，汗水与钢花交织。", "拍摄时间：2022年6月18日", "拍摄地点：涟钢炼钢厂"]),
+            attachments=[("炉前工.jpg", media.make_jpeg(size=2_400_000, seed=5), "image/jpeg")])),
+        ("摄影：3 幅（组照不足 4 幅）且有一幅小于 2MB", compose(
+            sender="xiaomei@126.com", sender_name="肖梅", to=PUBLICITY, subject="好工人·向未来 摄影作品",
+            received=at(8, 9), mailer="iPhone Mail (19G82)", body=_body([
+                "作品名称：田间课堂", "作者姓名：肖梅", "单位：双峰县农业农村局", "联系电话：+86 139-7381-2345",
+                "作品简介：农技员在田间给农户讲解水稻病虫害防治。", "拍摄时间：2022.7.22", "拍摄地点：双峰县梓门桥镇",
+                "", "发自我的iPhone"]),
+            attachments=[(f"IMG_04{n}.JPG", media.make_jpeg(size=size, seed=n, make="Apple", model="iPhone 12"),
+                          "image/jpeg") for n, size in ((11, 2_100_000), (12, 2_050_000), (13, 1_500_000))])),
+        ("摄影：EXIF 显示 Photoshop 处理（待人工）", compose(
+            sender="chenhui@outlook.com", sender_name="陈辉", to=PUBLICITY, subject="RE: 摄影比赛《大桥合龙》",
+            received=at(9, 12), mailer="Microsoft Outlook 16.0", body=_body([
+                "作品名称：《大桥合龙》", "作者：陈辉；单位：中铁五局娄底项目部；电话：15173812345",
+                "作品简介：娄新高速资江特大桥合龙瞬间。", "拍摄时间：2022-08-30", "拍摄地点：新化县资江",
+                "", "-----Original Message-----", "From: ldghxjb@163.com", "Subject: 摄影比赛"]),
+            attachments=[("大桥合龙.jpg", media.make_jpeg(size=2_300_000, seed=7, software="Adobe Photoshop 23.0"),
+                          "image/jpeg")])),
+        ("阅读推广人：视频 + 申报表 docx", compose(
+            sender="tanglihua@qq.com", sender_name="唐丽华", subject="阅读推广人风采展示-唐丽华",
+            received=at(9, 15), body=_body(["您好，附件是阅读推广人风采展示视频和申报表，请查收。", "唐丽华 13873851234"]),
+            attachments=[("唐丽华-阅读推广人.mp4", media.make_video(290, 1280, 720), "video/mp4"),
+                         ("附件1 阅读推广人风采展示作品申报表.docx", media.make_docx(
+                             "阅读推广人风采展示作品申报表",
+                             [["序号", "姓名", "所在单位及职务", "湘工惠/风芒/新娄底APP账号", "作品上传时间", "联系电话", "备注"],
+                              ["1", "唐丽华", "娄底市图书馆 馆员", "xgh_tanglihua", "2022-09-14", "13873851234", ""]]),
+                          "application/vnd.openxmlformats-officedocument.wordprocessingml.document")])),
+        ("阅读团队：视频 + 申报表 xlsx（团队 8 人）", compose(
+            sender="lygd_reading@163.com", sender_name="涟源工会", subject="职工阅读团队风采展示 钢城读书会",
+            received=at(9, 22), body=_body(["附件为职工阅读团队风采展示视频及申报表。", "填报人：李建国 0738-4321234"]),
+            attachments=[("钢城读书会.mp4", media.make_video(240, 1280, 720), "video/mp4"),
+                         ("附件2 职工阅读团队风采展示作品申报表.xlsx", media.make_xlsx(
+                             ["序号", "团队名称", "所在单位", "团队人数", "成立时间", "湘工惠/风芒/新娄底APP账号", "作品上传时间",
+                              "活动开展频次", "成立以来开展活动场次", "负责人姓名、职务及联系电话"],
+                             [[1, "钢城读书会", "涟源钢铁集团工会", 8, "2019-04", "xgh_gcdsh", "2022-09-20", "每月2次", 60,
+                               "李建国 工会主席 13807381234"]], title="职工阅读团队风采展示作品申报表"),
+                          "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")])),
+        ("最美职工书屋：申报表 docx", compose(
+            sender="xhgh@163.com", sender_name="新化县总工会", to=PUBLICITY, subject="最美职工书屋申报-新化县总工会",
+            received=at(9, 26), body=_body(["附件为“最美职工书屋”申报表，请审阅。"]),
+            attachments=[("附件3 最美职工书屋申报表.docx", media.make_docx(
+                "“湘悦读·工力量”主题阅读活动2022全市最美职工书屋申报表",
+                [["职工书屋名称", "新化县总工会职工书屋", "", ""], ["职工书屋详址", "新化县上梅镇", "", ""],
+                 ["职工书屋管理人", "罗芳", "职务", "办公室主任"], ["", "", "手机", "13974381234"],
+                 ["场地面积", "120平方米", "藏书量", "8000册"]]),
+                "application/vnd.openxmlformats-officedocument.wordprocessingml.document")])),
+        ("微视频：截止后收到（迟到）", compose(
+            sender="3344556@qq.com", sender_name="彭涛", subject="微视频比赛作品《夜班》", received=at(10, 3),
+            body=_body(["作品名称：夜班", "作者姓名：彭涛", "性别：男", "联系电话：13787381234",
+                        "工作单位：娄底经开区三一重工", f"作者及作品简介：{BIO}"]),
+            attachments=[("夜班.mp4", media.make_video(120, 1280, 720), "video/mp4")])),
+        ("自动回复（忽略）", compose(
+            sender="5566778@qq.com", sender_name="李娜", subject="自动回复: 微视频比赛", received=at(8, 20),
+            charset="gbk", label="gb2312", body=_body(["您好，我最近正在休假中，无法亲自回复您的邮件。"]),
+            headers={"Auto-Submitted": "auto-replied", "X-Autoreply": "yes"})),
+        ("无法判断比赛（询问）", compose(
+            sender="hejun@sina.com", sender_name="何军", subject="投稿", received=at(8, 25),
+            body=_body(["你好，请问这个邮箱是投稿的吗？我想参加活动。", "何军"]))),
+    ]
+    return samples
+
+
+def write_samples(target: Path, force: bool = False) -> int:
+    """Write the demo set into a Maildir; returns how many were written (0 if already there)."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    box = mailbox.Maildir(target, create=True)
+    try:
+        if len(box) and not force:
+            return 0
+        box.clear()
+        for _, raw in sample_messages():
+            box.add(raw)
+        return len(box)
+    finally:
+        box.close()
