@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from servers import Dovecot  # noqa: E402
+
+from inbox_daemon.config import load_config  # noqa: E402
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+PASSWORD_ENV = "TEST_IMAP_PASSWORD"
+
+
+@pytest.fixture(scope="session")
+def dovecot():
+    if not shutil.which("dovecot"):
+        pytest.fail("dovecot is not installed: apt-get install -y dovecot-imapd")
+    # Not under pytest's tmp dir: that is 0700, and Dovecot's auth and mail processes drop privileges.
+    root = Path(tempfile.mkdtemp(prefix="inbox-daemon-dovecot-"))
+    os.chmod(root, 0o755)
+    server = Dovecot(root)
+    server.start()
+    yield server
+    server.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def imap_user(dovecot, monkeypatch):
+    user, password = dovecot.add_user()
+    monkeypatch.setenv(PASSWORD_ENV, password)
+    return user, password
+
+
+def write_config(tmp_path: Path, mailboxes: list[dict], **sections) -> Path:
+    """A config.toml for one test; mailboxes are dicts of [[mailboxes]] keys."""
+    lines = ["[storage]", f'database = "{tmp_path}/data/inbox.db"', f'files = "{tmp_path}/data/files"', ""]
+    for mailbox in mailboxes:
+        lines.append("[[mailboxes]]")
+        lines += [f"{key} = {json.dumps(value, ensure_ascii=False)}" for key, value in mailbox.items()]
+        lines.append("")
+    lines += ["[smtp]", 'transport = "file"', f'outbox_dir = "{tmp_path}/outbox"', ""]
+    for name, values in sections.items():
+        lines.append(f"[{name}]")
+        lines += [f"{key} = {json.dumps(value, ensure_ascii=False)}" for key, value in values.items()]
+    path = tmp_path / "config.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def imap_mailbox(dovecot: Dovecot, user: str, **extra) -> dict:
+    return {"name": extra.pop("name", user), "source": "imap", "host": "127.0.0.1", "port": dovecot.port,
+            "security": "none", "username": user, "password_env": PASSWORD_ENV,
+            "contests": ["micro_video", "photo"], **extra}
+
+
+@pytest.fixture
+def config_for(tmp_path):
+    def make(mailboxes: list[dict], **sections):
+        return load_config(write_config(tmp_path, mailboxes, **sections))
+    return make
+
+
+def run_cli(*args: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "inbox_daemon", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=timeout)

@@ -1,0 +1,162 @@
+"""Real servers for the integration tests: Dovecot as a child process on a loopback port.
+
+No systemd and no system config: a dovecot.conf written into a temp dir with a
+passwd-file and Maildirs under it. Each test gets a fresh user.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import pwd
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from imapclient import IMAPClient
+
+DOVECOT_CONF = """\
+base_dir = {root}/run
+state_dir = {root}/state
+log_path = {root}/dovecot.log
+listen = 127.0.0.1
+protocols = imap
+ssl = {ssl}
+{ssl_files}
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+mail_location = maildir:~/Maildir
+first_valid_uid = 1
+{user_settings}
+namespace inbox {{
+  inbox = yes
+  separator = /
+}}
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {root}/passwd
+}}
+userdb {{
+  driver = static
+  args = uid={uid} gid={gid} home={root}/home/%u
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+  {chroot}
+}}
+service anvil {{
+  {chroot}
+}}
+protocol imap {{
+  mail_max_userip_connections = 100
+}}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Dovecot:
+    """One Dovecot for the test session; `stop()`/`start()` simulate a crash and a restart."""
+
+    PASSWORD = "secret-pass"
+
+    def __init__(self, root: Path, cert: tuple[Path, Path] | None = None):
+        self.root = root
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+        self.conf = root / "dovecot.conf"
+        self._users = itertools.count(1)
+        (root / "home").mkdir(parents=True, exist_ok=True)
+        # Dovecot re-reads a passwd-file only when its mtime changes (1 s steps): create users up front.
+        (root / "passwd").write_text("".join(f"user{n}:{{PLAIN}}{self.PASSWORD}::::::\n" for n in range(1, 501)))
+        if os.geteuid() == 0:
+            uid = gid = 65534
+            user_settings, chroot = "", ""
+            os.chown(root / "home", uid, gid)
+        else:
+            me = pwd.getpwuid(os.getuid())
+            uid, gid = me.pw_uid, me.pw_gid
+            user_settings = (f"default_internal_user = {me.pw_name}\ndefault_login_user = {me.pw_name}\n"
+                             f"default_internal_group = {me.pw_name}\n")
+            chroot = "chroot ="
+        ssl_files = f"ssl_cert = <{cert[0]}\nssl_key = <{cert[1]}" if cert else ""
+        self.conf.write_text(DOVECOT_CONF.format(root=root, port=self.port, uid=uid, gid=gid, chroot=chroot,
+                                                 user_settings=user_settings, ssl="yes" if cert else "no",
+                                                 ssl_files=ssl_files))
+        self.uid, self.gid = uid, gid
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(["dovecot", "-F", "-c", str(self.conf)], stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.PIPE, start_new_session=True)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"dovecot exited: {self.process.stderr.read().decode()} "
+                                   f"{self.log()[-2000:]}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as sock:
+                    if sock.recv(64).startswith(b"* OK"):
+                        return
+            except OSError:
+                time.sleep(0.02)
+        raise RuntimeError("dovecot did not start listening")
+
+    def stop(self, kill: bool = False) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL if kill else signal.SIGTERM)
+            self.process.wait(10)
+        self.process = None
+        pid_file = self.root / "run" / "master.pid"
+        pid_file.unlink(missing_ok=True)
+
+    def log(self) -> str:
+        path = self.root / "dovecot.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def add_user(self) -> tuple[str, str]:
+        """A user no other test has touched."""
+        return f"user{next(self._users)}", self.PASSWORD
+
+    def client(self, user: str, password: str) -> IMAPClient:
+        client = IMAPClient("127.0.0.1", port=self.port, ssl=False, timeout=30)
+        client.login(user, password)
+        return client
+
+    def append(self, user: str, password: str, folder: str, messages: list[bytes],
+               when=None) -> list[int]:
+        with self.client(user, password) as client:
+            if not client.folder_exists(folder):
+                client.create_folder(folder)
+            uids = []
+            for raw in messages:
+                response = client.append(folder, raw, msg_time=when)
+                uids.append(response)
+            return uids
+
+    def count(self, user: str, password: str, folder: str) -> int:
+        with self.client(user, password) as client:
+            if not client.folder_exists(folder):
+                return 0
+            return client.folder_status(folder, ["MESSAGES"])[b"MESSAGES"]
+
+    def bodies(self, user: str, password: str, folder: str) -> list[bytes]:
+        with self.client(user, password) as client:
+            if not client.folder_exists(folder):
+                return []
+            client.select_folder(folder, readonly=True)
+            uids = client.search("ALL")
+            if not uids:
+                return []
+            return [v[b"BODY[]"] for v in client.fetch(uids, ["BODY.PEEK[]"]).values()]

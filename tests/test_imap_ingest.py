@@ -1,0 +1,152 @@
+"""Ingest against a real Dovecot: exactly once across polls, re-syncs, server crashes."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from conftest import imap_mailbox
+
+from inbox_daemon.errors import LockError
+from inbox_daemon.ingest import pass_lock, poll_all
+from inbox_daemon.samples import compose
+from inbox_daemon.store import Store
+
+
+def entries(n: int, tag: str = "m") -> list[bytes]:
+    return [compose(sender=f"worker{i}@qq.com", sender_name=f"职工{i}", subject=f"微视频比赛《作品{tag}{i}》",
+                    body=f"作品名称：作品{tag}{i}\n作者姓名：职工{i}\n联系电话：1387388{i:04d}\n",
+                    charset="gbk", label="gb2312", message_id=f"<{tag}-{i}@test.example>")
+            for i in range(n)]
+
+
+def stored(config) -> Store:
+    return Store.from_config(config)
+
+
+def test_two_mailboxes_with_chinese_folder_names(dovecot, imap_user, config_for, monkeypatch):
+    user_a, password = imap_user
+    user_b, password_b = dovecot.add_user()
+    assert password == password_b  # one env var serves both test users
+    dovecot.append(user_a, password, "INBOX", entries(3, "a"))
+    dovecot.append(user_b, password, "投稿/微视频", entries(4, "b"))
+    config = config_for([
+        imap_mailbox(dovecot, user_a, name="committee", done_folder="已登记/2022"),
+        imap_mailbox(dovecot, user_b, name="publicity", folder="投稿/微视频"),
+    ])
+    store = stored(config)
+    results = poll_all(config, store)
+
+    assert [(r.mailbox, r.new, r.failure) for r in results] == [("committee", 3, None), ("publicity", 4, None)]
+    counts = dict(store.db.execute("SELECT mailbox, COUNT(*) FROM messages GROUP BY mailbox").fetchall())
+    assert counts == {"committee": 3, "publicity": 4}
+    subjects = {r["subject"] for r in store.rows()}
+    assert "微视频比赛《作品a0》" in subjects and "微视频比赛《作品b3》" in subjects
+    # committee: moved into the (created) Chinese done folder; publicity: left in place, flagged \Seen.
+    assert dovecot.count(user_a, password, "INBOX") == 0
+    assert dovecot.count(user_a, password, "已登记/2022") == 3
+    with dovecot.client(user_b, password) as client:
+        client.select_folder("投稿/微视频", readonly=True)
+        flags = client.get_flags(client.search("ALL"))
+    assert len(flags) == 4 and all(b"\\Seen" in f and b"$Ingested" in f for f in flags.values())
+    # The client identified itself with the IMAP ID command after login.
+    assert poll_all(config, store)[1].new == 0
+
+
+def test_200_messages_exactly_once_across_two_polls(dovecot, imap_user, config_for):
+    user, password = imap_user
+    config = config_for([imap_mailbox(dovecot, user, done_folder="Done", batch_size=25)])
+    dovecot.append(user, password, "INBOX", entries(120, "x"))
+    store = stored(config)
+    first = poll_all(config, store)[0]
+    dovecot.append(user, password, "INBOX", entries(200, "x")[120:])
+    second = poll_all(config, store)[0]
+    third = poll_all(config, store)[0]
+
+    assert (first.new, second.new, third.new, third.fetched) == (120, 80, 0, 0)
+    assert store.db.execute("SELECT COUNT(*), COUNT(DISTINCT raw_sha256) FROM messages").fetchone() == (200, 200)
+    assert store.db.execute("SELECT COUNT(*) FROM locations WHERE done_at IS NULL").fetchone()[0] == 0
+    assert dovecot.count(user, password, "INBOX") == 0
+    assert dovecot.count(user, password, "Done") == 200
+    assert {r["outcome"] for r in store.rows()} == {"received"}
+
+
+def test_uidvalidity_reset_creates_no_duplicates(dovecot, imap_user, config_for):
+    user, password = imap_user
+    messages = entries(6, "v")
+    dovecot.append(user, password, "比赛", messages)
+    config = config_for([imap_mailbox(dovecot, user, folder="比赛")])
+    store = stored(config)
+    assert poll_all(config, store)[0].new == 6
+    old_validity = store.db.execute("SELECT DISTINCT uidvalidity FROM locations").fetchall()
+
+    with dovecot.client(user, password) as client:  # the admin deletes and recreates the folder
+        client.delete_folder("比赛")
+    dovecot.append(user, password, "比赛", messages + entries(8, "v")[6:])
+    result = poll_all(config, store)[0]
+
+    assert (result.new, result.known) == (2, 6)
+    assert store.db.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 8
+    validities = store.db.execute("SELECT DISTINCT uidvalidity FROM locations").fetchall()
+    assert len(validities) == 2 and old_validity[0] in validities
+    assert poll_all(config, store)[0].new == 0
+
+
+def test_resync_matches_by_hash_when_message_id_is_missing(dovecot, imap_user, config_for):
+    user, password = imap_user
+    bare = [b"From: a@qq.com\r\nSubject: no id %d\r\n\r\nbody\r\n" % i for i in range(3)]
+    dovecot.append(user, password, "Box", bare)
+    config = config_for([imap_mailbox(dovecot, user, folder="Box")])
+    store = stored(config)
+    poll_all(config, store)
+    with dovecot.client(user, password) as client:
+        client.delete_folder("Box")
+    dovecot.append(user, password, "Box", bare)
+    result = poll_all(config, store)[0]
+    assert (result.new, result.fetched, result.known) == (0, 3, 3)
+    assert store.db.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 3
+
+
+def test_server_killed_mid_pass_loses_nothing(dovecot, imap_user, config_for):
+    user, password = imap_user
+    dovecot.append(user, password, "INBOX", entries(150, "k"))
+    config = config_for([imap_mailbox(dovecot, user, done_folder="Done", batch_size=10)])
+    store = stored(config)
+    outcome: dict = {}
+    worker = threading.Thread(target=lambda: outcome.update(results=poll_all(config, Store.from_config(config))))
+    worker.start()
+    deadline = time.monotonic() + 60
+    while store.db.execute("SELECT COUNT(*) FROM messages").fetchone()[0] < 30:
+        assert time.monotonic() < deadline, "the pass never got going"
+        time.sleep(0.005)
+    dovecot.stop(kill=True)
+    time.sleep(1.0)
+    dovecot.start()
+    worker.join(90)
+
+    assert not worker.is_alive()
+    assert outcome["results"][0].failure is None
+    if store.db.execute("SELECT COUNT(*) FROM messages").fetchone()[0] < 150:
+        poll_all(config, store)  # a pass cut off between batches finishes on the next one
+    assert store.db.execute("SELECT COUNT(*), COUNT(DISTINCT message_id) FROM messages").fetchone() == (150, 150)
+    assert dovecot.count(user, password, "INBOX") == 0
+    assert dovecot.count(user, password, "Done") == 150
+
+
+def test_bad_password_is_reported_and_other_mailboxes_go_on(dovecot, imap_user, config_for, monkeypatch):
+    user, password = imap_user
+    dovecot.append(user, password, "INBOX", entries(2, "p"))
+    monkeypatch.setenv("WRONG_PASSWORD", "nope")
+    config = config_for([imap_mailbox(dovecot, user, name="broken", password_env="WRONG_PASSWORD"),
+                         imap_mailbox(dovecot, user, name="good")])
+    results = poll_all(config, stored(config))
+    assert "登录失败" in results[0].failure and results[1].new == 2
+
+
+def test_one_pass_at_a_time(dovecot, imap_user, config_for):
+    user, _ = imap_user
+    config = config_for([imap_mailbox(dovecot, user)])
+    with pass_lock(config.storage.lock_path):
+        with pytest.raises(LockError, match="另一个轮询正在运行"):
+            poll_all(config, stored(config))
