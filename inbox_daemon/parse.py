@@ -199,7 +199,9 @@ def parse_message(raw: bytes) -> ParsedMail:
         attachments.append(Attachment(filename=filename, declared_type=declared, mime=mime, kind=kind,
                                       size=len(data), sha256=hashlib.sha256(data).hexdigest(), data=data))
     html = "\n".join(parser.text_html)
-    text = "\n".join(parser.text_plain).strip() or html_to_text(html)
+    # Text of unknown subtypes (a broken boundary leaves the whole body there) is the last resort.
+    text = ("\n".join(parser.text_plain).strip() or html_to_text(html)
+            or "\n".join(parser.text_not_managed).strip())
     kept = {name: _first(headers.get(name) or _header_case(headers, name)) for name in KEPT_HEADERS}
     return ParsedMail(
         message_id=_first(parser.message_id).strip(),

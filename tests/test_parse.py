@@ -1,0 +1,258 @@
+"""Parsing real-looking mail: Chinese charsets (mislabelled too), encoded filenames, MIME shapes."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import time
+from urllib.parse import quote
+
+import pytest
+from conftest import CORPUS
+
+from inbox_daemon.charsets import canonical_charset, decode_text
+from inbox_daemon.media import make_jpeg
+from inbox_daemon.parse import html_to_text, parse_message
+from inbox_daemon.samples import compose, encoded_word
+
+RARE = "朱镕基 ㎜ 陶喆 王堃"  # all outside GB2312: a strict gb2312 decode fails on each
+
+
+def b64(text: str, codec: str) -> str:
+    return base64.b64encode(text.encode(codec)).decode()
+
+
+def crlf(text: str) -> bytes:
+    return text.replace("\n", "\r\n").encode("utf-8")  # 8-bit UTF-8 where a test writes Chinese
+
+
+def test_gbk_body_labelled_gb2312_keeps_characters_outside_gb2312():
+    body = f"作品名称：《钢花》\n作者姓名：{RARE}\n联系电话：13873881234\n"
+    raw = crlf(f"""From: =?gb2312?B?{b64('朱镕', 'gbk')}?= <123456@qq.com>
+To: 382343653@qq.com
+Subject: =?gb2312?B?{b64('微视频比赛 陶喆', 'gbk')}?=
+Message-ID: <qq-1@qq.com>
+MIME-Version: 1.0
+Content-Type: text/plain; charset="gb2312"
+Content-Transfer-Encoding: base64
+
+{b64(body, 'gbk')}
+""")
+    parsed = parse_message(raw)
+    assert RARE in parsed.text
+    assert parsed.subject == "微视频比赛 陶喆"
+    assert parsed.sender_name == "朱镕" and parsed.sender == "123456@qq.com"
+
+
+def test_gb18030_four_byte_characters_in_a_gbk_labelled_part():
+    text = "团队名称：㐀㐁读书会 𠀀"  # CJK Ext A/B: four-byte sequences in GB18030
+    raw = crlf(f"""From: a@163.com
+Subject: test
+Content-Type: text/plain; charset=GBK
+Content-Transfer-Encoding: base64
+
+{b64(text, 'gb18030')}
+""")
+    assert text in parse_message(raw).text
+
+
+def test_quoted_printable_gb2312_html_only_body_is_reduced_to_text():
+    html = f"<html><head><style>p{{color:red}}</style></head><body><div>作品名称：{RARE}</div>" \
+           f"<div>性别：&nbsp;男</div><script>alert(1)</script></body></html>"
+    qp = "".join(f"={b:02X}" if b > 127 or b in (61,) else chr(b) for b in html.encode("gbk"))
+    lines = [qp[i:i + 72] for i in range(0, len(qp), 72)]
+    raw = crlf("From: a@126.com\nSubject: html only\nContent-Type: text/html; charset=gb2312\n"
+               "Content-Transfer-Encoding: quoted-printable\n\n" + "=\n".join(lines) + "\n")
+    parsed = parse_message(raw)
+    assert f"作品名称：{RARE}" in parsed.text.splitlines()
+    assert "性别： 男" in parsed.text
+    assert "alert" not in parsed.text and "color" not in parsed.text
+
+
+def test_subject_split_mid_character_across_two_encoded_words():
+    data = "微视频比赛《喆》".encode("gbk")
+    first, second = base64.b64encode(data[:5]).decode(), base64.b64encode(data[5:]).decode()
+    raw = crlf(f"From: a@qq.com\nSubject: =?gb2312?B?{first}?=\n =?gb2312?B?{second}?=\n\nhi\n")
+    assert parse_message(raw).subject == "微视频比赛《喆》"
+
+
+def test_big5_subject_and_raw_8bit_gbk_subject():
+    big5 = crlf(f"From: a@hinet.net\nSubject: =?big5?B?{b64('攝影比賽 作品', 'big5')}?=\n\nhi\n")
+    assert parse_message(big5).subject == "攝影比賽 作品"
+    raw_subject = b"From: a@qq.com\r\nSubject: " + "摄影比赛 王堃".encode("gbk") + b"\r\n\r\nhi\r\n"
+    assert parse_message(raw_subject).subject == "摄影比赛 王堃"
+
+
+def test_rfc2231_continuations_and_rfc2047_filenames():
+    name = "附件1 阅读推广人风采展示作品申报表（王堃）.docx"
+    encoded = quote(name.encode("utf-8"), safe="")
+    half = len(encoded) // 2
+    while encoded[half - 1] == "%" or encoded[half - 2] == "%":
+        half += 1
+    gbk_name = "白衣映初心-朱镕.mp4"
+    raw = crlf(f"""From: a@qq.com
+Subject: files
+MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="b1"
+
+--b1
+Content-Type: text/plain; charset=utf-8
+
+see attachments
+--b1
+Content-Type: application/octet-stream
+Content-Disposition: attachment;
+ filename*0*=utf-8''{encoded[:half]};
+ filename*1*={encoded[half:]}
+Content-Transfer-Encoding: base64
+
+{base64.b64encode(b"PK-not-really-docx").decode()}
+--b1
+Content-Type: video/mp4; name="=?gb2312?B?{b64(gbk_name, 'gbk')}?="
+Content-Disposition: attachment; filename="=?gb2312?B?{b64(gbk_name, 'gbk')}?="
+Content-Transfer-Encoding: base64
+
+AAAAIGZ0eXBpc29tAAACAGlzb21pc28yYXZjMW1wNDE=
+--b1
+Content-Type: image/jpeg
+Content-Disposition: attachment; filename*=gb2312''{quote("照片-陶喆.jpg".encode("gbk"), safe="")}
+Content-Transfer-Encoding: base64
+
+{base64.b64encode(b"fake").decode()}
+--b1--
+""")
+    names = [a.filename for a in parse_message(raw).attachments]
+    assert names == [name, gbk_name, "照片-陶喆.jpg"]
+
+
+def test_raw_8bit_gbk_filename():
+    head = ("From: a@qq.com\r\nSubject: x\r\nMIME-Version: 1.0\r\n"
+            'Content-Type: multipart/mixed; boundary="q"\r\n\r\n--q\r\nContent-Type: text/plain\r\n\r\nhi\r\n--q\r\n'
+            "Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n"
+            'Content-Disposition: attachment; filename="').encode() + "申报表-喆.xlsx".encode("gbk")
+    raw = head + b'"\r\n\r\n' + base64.b64encode(b"data") + b"\r\n--q--\r\n"
+    assert [a.filename for a in parse_message(raw).attachments] == ["申报表-喆.xlsx"]
+
+
+def test_multipart_alternative_prefers_plain_and_keeps_html():
+    raw = compose(sender="a@163.com", subject="摄影", body="作品名称：炉前工\n", html="<p>作品名称：<b>炉前工</b></p>")
+    parsed = parse_message(raw)
+    assert parsed.text.strip() == "作品名称：炉前工"
+    assert "<b>炉前工</b>" in parsed.html
+    assert parsed.attachments == ()
+
+
+def test_multipart_related_inline_image_is_an_attachment_sniffed_by_content():
+    jpeg = make_jpeg(width=64, height=48)
+    raw = crlf(f"""From: a@qq.com
+Subject: related
+MIME-Version: 1.0
+Content-Type: multipart/related; boundary="r"
+
+--r
+Content-Type: text/html; charset=utf-8
+
+<p>作品如下</p><img src="cid:img1@qq.com">
+--r
+Content-Type: application/octet-stream
+Content-ID: <img1@qq.com>
+Content-Transfer-Encoding: base64
+
+""") + base64.encodebytes(jpeg).replace(b"\n", b"\r\n") + b"--r--\r\n"
+    parsed = parse_message(raw)
+    assert parsed.text == "作品如下"
+    [image] = parsed.attachments
+    assert (image.kind, image.mime, image.size) == ("image", "image/jpeg", len(jpeg))
+
+
+def test_forwarded_message_is_kept_as_a_message_attachment():
+    raw = crlf("""From: union@163.com
+Subject: Fwd: 微视频比赛
+MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="f"
+
+--f
+Content-Type: text/plain; charset=utf-8
+
+转发职工投稿
+--f
+Content-Type: message/rfc822
+Content-Disposition: attachment; filename="original.eml"
+
+From: worker@qq.com
+Subject: inner
+Content-Type: text/plain; charset=utf-8
+
+inner text
+--f--
+""")
+    parsed = parse_message(raw)
+    assert parsed.text.startswith("转发职工投稿")
+    assert [(a.filename, a.kind) for a in parsed.attachments] == [("original.eml", "message")]
+
+
+def test_message_without_body_and_with_broken_boundary():
+    empty = parse_message(b"From: a@qq.com\r\nSubject: empty\r\n\r\n")
+    assert (empty.subject, empty.text, empty.attachments) == ("empty", "", ())
+    broken = crlf("""From: a@qq.com
+Subject: broken
+MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="declared-but-absent"
+
+--other-boundary
+Content-Type: text/plain
+
+作品名称：断线
+""".replace("作品名称：断线", "zuopin"))
+    parsed = parse_message(broken)
+    assert parsed.subject == "broken"
+    assert "zuopin" in parsed.text  # what the sender wrote survives the broken structure
+    assert "StartBoundaryNotFoundDefect" in parsed.defects
+
+
+def test_attachment_kind_is_judged_by_content_not_name():
+    raw = compose(sender="a@qq.com", subject="x", body="b",
+                  attachments=[("作品.mp4", make_jpeg(width=32, height=32), "video/mp4"),
+                               ("notes.jpg", b"just some text, not a picture", "image/jpeg")])
+    kinds = [(a.filename, a.kind) for a in parse_message(raw).attachments]
+    assert kinds == [("作品.mp4", "image"), ("notes.jpg", "other")]
+
+
+@pytest.mark.parametrize("label,expected", [("GB2312", "gb18030"), ("x-gbk", "gb18030"), ("eucgb2312_cn", "gb18030"),
+                                            ("big5", "big5hkscs"), ("utf8", "utf-8"), ("unknown-8bit", None),
+                                            ("uft-8", None)])
+def test_charset_labels(label, expected):
+    assert canonical_charset(label) == expected
+
+
+def test_decode_text_falls_back_without_losing_text():
+    assert decode_text("王堃".encode("gbk"), "us-ascii") == "王堃"
+    assert decode_text("王堃".encode("utf-8"), "no-such-charset") == "王堃"
+    assert decode_text(b"\x80\xff", "utf-8") == "\ufffd\ufffd"  # undecodable bytes are marked, not dropped
+
+
+def test_html_to_text_keeps_links_for_large_attachments():
+    text = html_to_text('<div>超大附件</div><a href="https://mail.qq.com/cgi-bin/ftnExs_download?k=1">下载</a>')
+    assert "https://mail.qq.com/cgi-bin/ftnExs_download?k=1" in text and "超大附件" in text
+
+
+def test_every_corpus_message_parses_or_fails_cleanly_and_fast():
+    manifest = CORPUS / "MANIFEST.tsv"
+    if not manifest.exists():
+        pytest.skip("../shared/corpus is absent")
+    rows = list(csv.DictReader(manifest.open(encoding="utf-8"), delimiter="\t"))
+    slowest, failures = 0.0, []
+    for row in rows:
+        raw = (CORPUS / row["file"]).read_bytes()
+        start = time.monotonic()
+        try:
+            parsed = parse_message(raw)
+            assert isinstance(parsed.text, str)
+            parsed.text.encode("utf-8")  # no lone surrogates reach the database
+            parsed.subject.encode("utf-8")
+        except Exception as err:  # noqa: BLE001 - collected and reported below
+            failures.append(f"{row['file']}: {type(err).__name__}: {err}")
+        slowest = max(slowest, time.monotonic() - start)
+    assert len(rows) >= 1000
+    assert failures == []
+    assert slowest < 5
