@@ -19,6 +19,13 @@ from .config import Config, load_config
 from .errors import InboxError
 from .store import Store
 
+class StaffError(click.ClickException):
+    """A failure shown to the staff in Chinese, without click's English "Error:" prefix."""
+
+    def show(self, file=None) -> None:
+        click.echo(f"错误：{self.format_message()}", err=True)
+
+
 OUTCOMES = ("received", "accepted", "rejected", "needs_review", "ignored", "error")
 
 
@@ -44,7 +51,7 @@ def with_config(command):
             config = load_config(path)
             return command(config, **kwargs)
         except InboxError as err:
-            raise click.ClickException(str(err)) from err
+            raise StaffError(str(err)) from err
 
     return wrapper
 
@@ -180,7 +187,7 @@ def show(config: Config, receipt: str):
     try:
         rows = list(store.rows("receipt = ? OR CAST(id AS TEXT) = ?", [receipt, receipt.lstrip("#")]))
         if not rows:
-            raise click.ClickException(f"找不到回执号或编号 {receipt}")
+            raise StaffError(f"找不到回执号或编号 {receipt}")
         row = rows[0]
         click.echo(f"编号 {row['id']}  回执号 {row['receipt'] or '—'}  结果 {row['outcome']}")
         for key in ("mailbox", "uid", "received_at", "sender", "sender_name", "reply_to", "subject",
@@ -232,6 +239,6 @@ def samples(config: Config, maildir: str | None, force: bool):
     from .samples import write_samples
     target = Path(maildir) if maildir else next((m.path for m in config.mailboxes if m.source == "maildir"), None)
     if target is None:
-        raise click.ClickException("配置中没有 maildir 邮箱，请用 --maildir 指定位置")
+        raise StaffError("配置中没有 maildir 邮箱，请用 --maildir 指定位置")
     count = write_samples(target, force=force)
     click.echo(f"示例邮件：{target} 中共 {count} 封" if count else f"{target} 已有示例邮件（--force 可重新生成）")

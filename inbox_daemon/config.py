@@ -129,7 +129,8 @@ def load_config(path: str | Path) -> Config:
     reader = _Reader(text, path.resolve().parent)
     config = reader.build(path, data)
     if reader.problems:
-        lines = "\n  ".join(str(p) for p in reader.problems)
+        ordered = sorted(reader.problems, key=lambda p: p.line or 0)
+        lines = "\n  ".join(str(p) for p in ordered)
         raise ConfigError(f"{path}: 配置有 {len(reader.problems)} 处错误 / "
                           f"{len(reader.problems)} configuration error(s):\n  {lines}")
     return config

@@ -100,7 +100,10 @@ class ImapSource:
         self.keywords_allowed = b"\\*" in info.get(b"PERMANENTFLAGS", ())
 
     def _retry(self, operation: Callable[[], T], what: str) -> T:
-        for attempt, delay in enumerate((*self.backoff, None)):
+        # A server that is down when the pass starts is reported quickly (the next poll tries again);
+        # a connection that drops mid-pass gets the whole backoff, so the pass can finish.
+        backoff = self.backoff if self.uidvalidity else self.backoff[:2]
+        for delay in (*backoff, None):
             try:
                 if self.client is None and operation != self._connect:
                     self._connect()

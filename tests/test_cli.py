@@ -1,0 +1,194 @@
+"""The command line as staff and outside tools use it: embedded default, export contract, check, run."""
+
+from __future__ import annotations
+
+import json
+import mailbox
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from conftest import PASSWORD_ENV, imap_mailbox, run_cli, write_config
+
+from inbox_daemon.config import load_config
+from inbox_daemon.export import JSONL_KEYS
+from inbox_daemon.maildir_source import receive_time
+from inbox_daemon.samples import compose
+from inbox_daemon.store import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+DESIGN_KEYS = ("message_id mailbox uid received_at sender subject outcome contest receipt rules fields "
+               "attachments reply duplicate_of").split()
+
+
+def maildir_with(tmp_path: Path, messages: list[bytes]) -> Path:
+    path = tmp_path / "Maildir"
+    box = mailbox.Maildir(path, create=True)
+    for raw in messages:
+        box.add(raw)
+    return path
+
+
+def test_embedded_default_runs_on_a_fresh_checkout(tmp_path):
+    """The README's first command: samples + poll --once on the shipped config, then the export."""
+    shutil.copy(ROOT / "config.toml", tmp_path / "config.toml")
+    config = str(tmp_path / "config.toml")
+    made = run_cli("--config", config, "samples", timeout=300)
+    assert made.returncode == 0, made.stderr
+    polled = run_cli("poll", "--once", "--config", config)
+    assert polled.returncode == 0, polled.stderr
+    assert "新邮件 13 封" in polled.stdout
+    exported = run_cli("--config", config, "export", "--format", "jsonl")
+    lines = [json.loads(line) for line in exported.stdout.splitlines()]
+    assert len(lines) == 13
+    assert {line["outcome"] for line in lines} == {"received"}
+    first = min(lines, key=lambda line: line["received_at"])
+    assert first["received_at"].startswith("2022-07-05T10:12:00+08:00")
+    subjects = {line["subject"] for line in lines}
+    assert "微视频比赛+《白衣映初心》+朱镕+娄底市第一人民医院" in subjects  # GBK labelled gb2312, 镕 intact
+    videos = [a for line in lines for a in line["attachments"] if a["kind"] == "video"]
+    assert len(videos) == 6
+    again = run_cli("--config", config, "poll", "--once")
+    assert "新邮件 0 封" in again.stdout
+
+
+def test_jsonl_export_has_exactly_the_public_keys(tmp_path):
+    path = maildir_with(tmp_path, [compose(sender="a@qq.com", subject="微视频", body="作品名称：测试",
+                                           attachments=[("a.txt", b"hello", "text/plain")])])
+    config = write_config(tmp_path, [{"name": "local", "source": "maildir", "path": str(path),
+                                      "contests": ["micro_video"]}])
+    assert run_cli("--config", str(config), "poll", "--once").returncode == 0
+    out = tmp_path / "out.jsonl"
+    result = run_cli("--config", str(config), "export", "--format", "jsonl", "-o", str(out))
+    assert result.returncode == 0 and "已导出 1 条" in result.stderr
+    [obj] = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert tuple(obj) == JSONL_KEYS and list(obj) == DESIGN_KEYS
+    assert set(obj["attachments"][0]) == {"filename", "sha256", "size", "kind", "duration_s", "width", "height"}
+    assert datetime.fromisoformat(obj["received_at"]).tzinfo is not None
+    assert obj["rules"] == [] and obj["fields"] == {} and obj["reply"] is None
+
+
+def test_maildir_receive_time_prefers_topmost_received_then_delivery_date():
+    fallback = datetime(2022, 9, 1, tzinfo=timezone.utc)
+    two_hops = (b"Received: from b by c; Tue, 16 Aug 2022 10:12:00 +0800\r\n"
+                b"Received: from a by b; Tue, 16 Aug 2022 09:00:00 +0800\r\n"
+                b"Delivery-Date: Wed, 17 Aug 2022 00:00:00 +0800\r\nSubject: x\r\n\r\n")
+    assert receive_time(two_hops, fallback).isoformat() == "2022-08-16T10:12:00+08:00"
+    delivery = b"Delivery-Date: Wed, 17 Aug 2022 08:00:00 +0800\r\nSubject: x\r\n\r\n"
+    assert receive_time(delivery, fallback).isoformat() == "2022-08-17T08:00:00+08:00"
+    assert receive_time(b"Subject: x\r\nReceived: garbage\r\n\r\n", fallback) == fallback
+
+
+def test_check_tries_each_login(dovecot, imap_user, tmp_path):
+    user, password = imap_user
+    config = write_config(tmp_path, [imap_mailbox(dovecot, user, name="good"),
+                                     imap_mailbox(dovecot, user, name="bad", password_env="BAD_PW")])
+    result = run_cli("--config", str(config), "check", env={PASSWORD_ENV: password, "BAD_PW": "wrong"})
+    assert result.returncode == 1
+    assert "✓ 邮箱 good" in result.stdout and "UIDVALIDITY" in result.stdout
+    assert "✗ 邮箱 bad" in result.stdout and "登录失败" in result.stdout
+    assert "wrong" not in result.stdout + result.stderr
+
+
+def test_poll_fails_loudly_when_a_server_is_unreachable_and_never_logs_the_password(dovecot, imap_user, tmp_path):
+    user, password = imap_user
+    config = write_config(tmp_path, [imap_mailbox(dovecot, user, name="ok"),
+                                     {**imap_mailbox(dovecot, user, name="down"), "port": 1, "timeout": 2}])
+    dovecot.append(user, password, "INBOX", [compose(sender="a@qq.com", subject="s", body="b")])
+    result = run_cli("-vv", "--config", str(config), "poll", "--once", env={PASSWORD_ENV: password})
+    assert result.returncode == 1
+    assert "邮箱 ok：新邮件 1 封" in result.stdout
+    assert "邮箱 down：读取失败" in result.stderr
+    assert "LOGIN" in result.stderr and "**REDACTED**" in result.stderr  # protocol debug log ran, redacted
+    assert password not in result.stdout + result.stderr
+
+
+def test_run_polls_on_schedule_and_stops_cleanly_on_sigterm(tmp_path):
+    path = maildir_with(tmp_path, [compose(sender=f"a{i}@qq.com", subject=f"s{i}", body="b") for i in range(3)])
+    config = write_config(tmp_path, [{"name": "local", "source": "maildir", "path": str(path),
+                                      "contests": ["photo"]}], schedule={"poll_every": 1})
+    process = subprocess.Popen([sys.executable, "-m", "inbox_daemon", "-v", "--config", str(config), "run"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    store = Store.from_config(load_config(config))
+    try:
+        deadline = time.monotonic() + 30
+        while not store.db.table_names() or store.db.execute("SELECT COUNT(*) FROM messages").fetchone()[0] < 3:
+            assert time.monotonic() < deadline and process.poll() is None
+            time.sleep(0.1)
+        mailbox.Maildir(path).add(compose(sender="late@qq.com", subject="later", body="b"))
+        while store.db.execute("SELECT COUNT(*) FROM messages").fetchone()[0] < 4:  # the next scheduled pass
+            assert time.monotonic() < deadline and process.poll() is None
+            time.sleep(0.1)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=15)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0
+    assert "inbox-daemon stopped" in stderr
+
+
+def test_show_and_list_speak_chinese(tmp_path):
+    path = maildir_with(tmp_path, [compose(sender="a@qq.com", sender_name="王堃", subject="摄影比赛《炉火》",
+                                           body="作品名称：炉火", charset="gbk", label="gb2312")])
+    config = str(write_config(tmp_path, [{"name": "local", "source": "maildir", "path": str(path),
+                                          "contests": ["photo"]}]))
+    run_cli("--config", config, "poll", "--once")
+    listed = run_cli("--config", config, "list", env={"COLUMNS": "200"})
+    assert "摄影比赛《炉火》" in listed.stdout and "收到时间" in listed.stdout
+    shown = run_cli("--config", config, "show", "1")
+    assert "sender_name: 王堃" in shown.stdout and "作品名称：炉火" in shown.stdout
+    missing = run_cli("--config", config, "show", "WSP-2022-9999")
+    assert missing.returncode == 1 and "错误：找不到回执号或编号 WSP-2022-9999" in missing.stderr
+    assert run_cli("--config", config, "list", "--outcome", "error").stdout.strip() == "没有符合条件的邮件。"
+
+
+def test_a_message_that_breaks_parsing_is_kept_as_error_and_the_pass_goes_on(tmp_path, monkeypatch):
+    from inbox_daemon import pipeline
+    from inbox_daemon.ingest import poll_all
+
+    path = maildir_with(tmp_path, [compose(sender="ok@qq.com", subject="fine", body="b"),
+                                   compose(sender="bad@qq.com", subject="boom", body="b")])
+    config = load_config(write_config(tmp_path, [{"name": "local", "source": "maildir", "path": str(path),
+                                                  "contests": ["photo"]}]))
+    real = pipeline.parse_message
+
+    def fragile(raw: bytes):
+        if b"boom" in raw:
+            raise RecursionError("maximum recursion depth exceeded")  # what a 100-deep nesting can do
+        return real(raw)
+
+    monkeypatch.setattr(pipeline, "parse_message", fragile)
+    store = Store.from_config(config)
+    [result] = poll_all(config, store)
+    assert (result.new, result.errors) == (2, 1)
+    rows = {r["sender"] or r["id"]: r for r in store.rows()}
+    error_row = next(r for r in store.rows() if r["outcome"] == "error")
+    assert "RecursionError" in error_row["error"]
+    assert store.blobs.verify("raw", error_row["raw_sha256"])  # the bytes are kept for a requeue
+    assert any(r["sender"] == "ok@qq.com" and r["outcome"] == "received" for r in rows.values())
+
+
+def test_attachments_are_stored_by_hash_never_by_name(tmp_path):
+    path = maildir_with(tmp_path, [compose(sender="x@qq.com", subject="evil", body="b",
+                                           attachments=[("../../../../tmp/evil.sh", b"#!/bin/sh\nrm -rf /\n",
+                                                         "application/x-sh"),
+                                                        ("/etc/passwd", b"root:x:0:0", "text/plain")])])
+    config = load_config(write_config(tmp_path, [{"name": "local", "source": "maildir", "path": str(path),
+                                                  "contests": ["photo"]}]))
+    from inbox_daemon.ingest import poll_all
+    store = Store.from_config(config)
+    poll_all(config, store)
+    files = [p for p in (tmp_path / "data" / "files").rglob("*") if p.is_file()]
+    assert len(files) == 3  # the raw message and two attachments
+    for file in files:
+        assert len(file.name) == 64 and file.parent.parent.parent == tmp_path / "data" / "files"
+        assert not os.stat(file).st_mode & 0o111
+    assert not Path("/tmp/evil.sh").exists()
+    names = [a["filename"] for a in store.attachments(1)]
+    assert names == ["../../../../tmp/evil.sh", "/etc/passwd"]  # kept as data, for display only
