@@ -26,6 +26,18 @@ class AuthError(FetchError):
     retryable = False
 
 
+class CertificateError(FetchError):
+    """The server's TLS certificate is not trusted: a retry will not change that."""
+
+    retryable = False
+
+
+class FolderError(FetchError):
+    """The folder is missing, or its UIDVALIDITY changed during the pass: stop and re-sync next pass."""
+
+    retryable = False
+
+
 class SendError(InboxError):
     """A reply could not be sent."""
 

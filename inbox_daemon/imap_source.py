@@ -19,7 +19,7 @@ from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginEr
 
 from . import __version__
 from .config import MailboxConfig, is_loopback
-from .errors import AuthError, ConfigError, FetchError
+from .errors import AuthError, CertificateError, ConfigError, FetchError, FolderError
 from .store import RawMessage
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,9 @@ class ImapSource:
                                 timeout=SocketTimeout(connect=min(15.0, m.timeout), read=m.timeout))
             if m.security == "starttls":
                 client.starttls(context)
+        except ssl.SSLCertVerificationError as err:
+            raise CertificateError(f"{m.host}:{m.port} 的 TLS 证书不受信任 / untrusted TLS certificate: "
+                                   f"{err.verify_message}") from err
         except (*DROPPED, IMAPClientError) as err:
             raise FetchError(f"无法连接 {m.host}:{m.port} / cannot connect to {m.host}:{m.port}: {err}") from err
         try:
@@ -92,10 +95,10 @@ class ImapSource:
         try:
             info = client.select_folder(self.folder)
         except IMAPClientError as err:
-            raise FetchError(f"无法打开文件夹 {self.folder} / cannot select folder {self.folder}: {err}") from err
+            raise FolderError(f"无法打开文件夹 {self.folder} / cannot select folder {self.folder}: {err}") from err
         validity = int(info[b"UIDVALIDITY"])
         if self.uidvalidity and validity != self.uidvalidity:
-            raise FetchError(f"{self.folder} 的 UIDVALIDITY 在本次轮询中改变 / UIDVALIDITY changed mid-pass")
+            raise FolderError(f"{self.folder} 的 UIDVALIDITY 在本次轮询中改变 / UIDVALIDITY changed mid-pass")
         self.uidvalidity = validity
         self.keywords_allowed = b"\\*" in info.get(b"PERMANENTFLAGS", ())
 
@@ -108,10 +111,8 @@ class ImapSource:
                 if self.client is None and operation != self._connect:
                     self._connect()
                 return operation()
-            except AuthError:
-                raise
             except (*DROPPED, FetchError) as err:
-                if isinstance(err, FetchError) and "UIDVALIDITY" in str(err):
+                if isinstance(err, FetchError) and not err.retryable:
                     raise
                 if delay is None:
                     raise FetchError(f"{self.mailbox.name}: {what} 多次重试仍失败 / failed after retries: "

@@ -12,7 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from servers import Dovecot  # noqa: E402
+from servers import Dovecot, self_signed_cert  # noqa: E402
 
 from inbox_daemon.config import load_config  # noqa: E402
 
@@ -27,7 +27,7 @@ def dovecot():
     # Not under pytest's tmp dir: that is 0700, and Dovecot's auth and mail processes drop privileges.
     root = Path(tempfile.mkdtemp(prefix="inbox-daemon-dovecot-"))
     os.chmod(root, 0o755)
-    server = Dovecot(root)
+    server = Dovecot(root, cert=self_signed_cert(root))
     server.start()
     yield server
     server.stop()

@@ -48,7 +48,9 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {tls_port}
+    ssl = yes
   }}
   {chroot}
 }}
@@ -59,6 +61,16 @@ protocol imap {{
   mail_max_userip_connections = 100
 }}
 """
+
+
+def self_signed_cert(directory: Path) -> tuple[Path, Path]:
+    """A certificate for localhost/127.0.0.1; clients trust it through SSL_CERT_FILE."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "2", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"], check=True, capture_output=True)
+    os.chmod(key, 0o644)
+    return cert, key
 
 
 def free_port() -> int:
@@ -75,6 +87,7 @@ class Dovecot:
     def __init__(self, root: Path, cert: tuple[Path, Path] | None = None):
         self.root = root
         self.port = free_port()
+        self.tls_port = free_port() if cert else 0
         self.process: subprocess.Popen | None = None
         self.conf = root / "dovecot.conf"
         self._users = itertools.count(1)
@@ -92,7 +105,7 @@ class Dovecot:
                              f"default_internal_group = {me.pw_name}\n")
             chroot = "chroot ="
         ssl_files = f"ssl_cert = <{cert[0]}\nssl_key = <{cert[1]}" if cert else ""
-        self.conf.write_text(DOVECOT_CONF.format(root=root, port=self.port, uid=uid, gid=gid, chroot=chroot,
+        self.conf.write_text(DOVECOT_CONF.format(root=root, port=self.port, tls_port=self.tls_port, uid=uid, gid=gid, chroot=chroot,
                                                  user_settings=user_settings, ssl="yes" if cert else "no",
                                                  ssl_files=ssl_files))
         self.uid, self.gid = uid, gid

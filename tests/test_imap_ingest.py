@@ -150,3 +150,19 @@ def test_one_pass_at_a_time(dovecot, imap_user, config_for):
     with pass_lock(config.storage.lock_path):
         with pytest.raises(LockError, match="另一个轮询正在运行"):
             poll_all(config, stored(config))
+
+
+@pytest.mark.parametrize("security", ["tls", "starttls"])
+def test_tls_and_starttls_with_certificate_verification(dovecot, imap_user, config_for, monkeypatch, security):
+    user, password = imap_user
+    dovecot.append(user, password, "INBOX", entries(2, security))
+    port = dovecot.tls_port if security == "tls" else dovecot.port
+    config = config_for([imap_mailbox(dovecot, user, host="localhost", security=security, port=port)])
+    monkeypatch.setenv("SSL_CERT_FILE", "/nonexistent")  # an untrusted certificate is refused ...
+    [refused] = poll_all(config, stored(config))
+    assert refused.failure and "证书不受信任" in refused.failure and "self-signed" in refused.failure
+    monkeypatch.setenv("SSL_CERT_FILE", str(dovecot.root / "cert.pem"))  # ... the test CA is accepted
+    [result] = poll_all(config, stored(config))
+    assert (result.failure, result.new) == (None, 2)
+    logins = [line for line in dovecot.log().splitlines() if f"Login: user=<{user}>" in line]
+    assert ", TLS" in logins[-1]  # the daemon's login (the last one) was encrypted
