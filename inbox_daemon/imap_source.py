@@ -92,8 +92,12 @@ class ImapSource:
         self.client = client
         if self.mailbox.done_folder and not client.folder_exists(self.mailbox.done_folder):
             client.create_folder(self.mailbox.done_folder)
+        self._select()
+
+    def _select(self) -> None:
+        """Select the folder read-write, insisting on the UIDVALIDITY this pass started with."""
         try:
-            info = client.select_folder(self.folder)
+            info = self.client.select_folder(self.folder)
         except IMAPClientError as err:
             raise FolderError(f"无法打开文件夹 {self.folder} / cannot select folder {self.folder}: {err}") from err
         validity = int(info[b"UIDVALIDITY"])
@@ -134,15 +138,16 @@ class ImapSource:
         return self._retry(search, "search")
 
     def peek(self, uids: list[str]) -> dict[str, tuple[str, int]]:
-        def fetch() -> dict[str, tuple[str, int]]:
-            found = {}
-            for uid, data in self.client.fetch([int(u) for u in uids],
-                                               ["BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]", "RFC822.SIZE"]).items():
-                header = next((v for k, v in data.items() if k.startswith(b"BODY[HEADER")), b"") or b""
-                match = re.search(rb"<[^<>\s]+>", header)
-                found[str(uid)] = (match[0].decode("ascii", "replace") if match else "", data.get(b"RFC822.SIZE", 0))
-            return found
-        return self._retry(fetch, "peek")
+        return self._retry(lambda: self._peek_now(uids), "peek")
+
+    def _peek_now(self, uids: list[str]) -> dict[str, tuple[str, int]]:
+        found = {}
+        for uid, data in self.client.fetch([int(u) for u in uids],
+                                           ["BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]", "RFC822.SIZE"]).items():
+            header = next((v for k, v in data.items() if k.startswith(b"BODY[HEADER")), b"") or b""
+            match = re.search(rb"<[^<>\s]+>", header)
+            found[str(uid)] = (match[0].decode("ascii", "replace") if match else "", data.get(b"RFC822.SIZE", 0))
+        return found
 
     def fetch(self, uids: list[str]) -> Iterator[RawMessage]:
         def fetch() -> dict:
@@ -163,19 +168,47 @@ class ImapSource:
             return
         ids = [int(u) for u in uids]
         target = self.mailbox.done_folder
+        attempts = 0
 
         def act() -> None:
+            nonlocal attempts
+            attempts += 1
+            pending = ids
+            if target and attempts > 1:  # the connection dropped mid-move: part may be copied already
+                pending = self._expunge_already_copied(ids, target)
+            if not pending:
+                return
             client = self.client
             if target and client.has_capability("MOVE"):
-                client.move(ids, target)
+                client.move(pending, target)
             elif target:  # QQ: no MOVE
-                client.copy(ids, target)
-                client.add_flags(ids, [b"\\Deleted"], silent=True)
-                if client.has_capability("UIDPLUS"):
-                    client.uid_expunge(ids)
-                else:
-                    client.expunge()
+                client.copy(pending, target)
+                self._expunge(pending)
             else:
                 flags = [b"\\Seen"] + ([DONE_KEYWORD.encode()] if self.keywords_allowed else [])
-                client.add_flags(ids, flags, silent=True)
+                client.add_flags(pending, flags, silent=True)
         self._retry(act, "mark done")
+
+    def _expunge(self, ids: list[int]) -> None:
+        self.client.add_flags(ids, [b"\\Deleted"], silent=True)
+        if self.client.has_capability("UIDPLUS"):
+            self.client.uid_expunge(ids)
+        else:
+            self.client.expunge()
+
+    def _expunge_already_copied(self, ids: list[int], target: str) -> list[int]:
+        """After an interrupted MOVE/COPY: remove originals whose copy (same Message-ID) is in `target`."""
+        present = {uid: message_id for uid, (message_id, _) in
+                   ((int(u), v) for u, v in self._peek_now([str(i) for i in ids]).items())}
+        if not present:
+            return []
+        client = self.client
+        client.select_folder(target, readonly=True)
+        copied = [uid for uid, message_id in present.items()
+                  if message_id and client.search(["HEADER", "Message-ID", message_id])]
+        self._select()
+        if copied:
+            log.info("mailbox=%s %d message(s) already in %s after an interrupted move", self.mailbox.name,
+                     len(copied), target)
+            self._expunge(copied)
+        return [uid for uid in present if uid not in copied]

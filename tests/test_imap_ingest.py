@@ -166,3 +166,24 @@ def test_tls_and_starttls_with_certificate_verification(dovecot, imap_user, conf
     assert (result.failure, result.new) == (None, 2)
     logins = [line for line in dovecot.log().splitlines() if f"Login: user=<{user}>" in line]
     assert ", TLS" in logins[-1]  # the daemon's login (the last one) was encrypted
+
+
+def test_a_move_interrupted_after_the_copy_is_finished_without_duplicates(dovecot, imap_user, config_for):
+    """What Dovecot leaves when it dies mid-MOVE: the copy landed, the original is still there."""
+    from inbox_daemon.imap_source import ImapSource
+
+    user, password = imap_user
+    dovecot.append(user, password, "INBOX", entries(5, "i"))
+    with dovecot.client(user, password) as client:
+        client.create_folder("Done")
+        client.select_folder("INBOX")
+        client.copy(client.search("ALL")[:3], "Done")  # the first three were copied, then the crash
+    config = config_for([imap_mailbox(dovecot, user, done_folder="Done")])
+    with ImapSource(config.mailboxes[0]) as source:
+        uids = source.list_uids(0)
+        remaining = source._expunge_already_copied([int(u) for u in uids], "Done")
+        assert remaining == [int(u) for u in uids[3:]]
+        source.mark_done([str(u) for u in remaining])
+    assert dovecot.count(user, password, "INBOX") == 0
+    moved = dovecot.bodies(user, password, "Done")
+    assert len(moved) == 5 and len(set(moved)) == 5
