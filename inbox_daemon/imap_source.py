@@ -121,8 +121,8 @@ class ImapSource:
                 if delay is None:
                     raise FetchError(f"{self.mailbox.name}: {what} 多次重试仍失败 / failed after retries: "
                                      f"{err}") from err
-                log.warning("mailbox=%s %s failed (%s); reconnecting in %.1fs", self.mailbox.name, what,
-                            type(err).__name__, delay)
+                log.warning("mailbox=%s %s failed (%s: %s); reconnecting in %.1fs", self.mailbox.name, what,
+                            type(err).__name__, err, delay)
                 self.client = None
                 self.sleep(delay)
             except IMAPClientError as err:

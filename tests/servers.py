@@ -128,8 +128,23 @@ class Dovecot:
 
     def stop(self, kill: bool = False) -> None:
         if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL if kill else signal.SIGTERM)
+            group = self.process.pid
+            os.killpg(group, signal.SIGKILL if kill else signal.SIGTERM)
             self.process.wait(10)
+            # Wait until every child is gone (reaped, not a zombie): a restarted Dovecot trusts the
+            # maildir dotlocks of PIDs that still exist and would wait minutes on them.
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline:
+                try:
+                    os.killpg(group, 0)
+                except ProcessLookupError:
+                    break
+                time.sleep(0.02)
+        if kill:
+            # A SIGKILLed Dovecot leaves maildir dotlocks that a new one honours for minutes: clear them,
+            # as a server's crash recovery would. (The daemon copes either way; the test would just wait.)
+            for lock in (self.root / "home").rglob("dovecot-uidlist.lock"):
+                lock.unlink(missing_ok=True)
         self.process = None
         pid_file = self.root / "run" / "master.pid"
         pid_file.unlink(missing_ok=True)
