@@ -59,6 +59,7 @@ service anvil {{
 }}
 protocol imap {{
   mail_max_userip_connections = 100
+  imap_id_log = *
 }}
 """
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 
@@ -50,7 +51,9 @@ def test_two_mailboxes_with_chinese_folder_names(dovecot, imap_user, config_for,
         client.select_folder("投稿/微视频", readonly=True)
         flags = client.get_flags(client.search("ALL"))
     assert len(flags) == 4 and all(b"\\Seen" in f and b"$Ingested" in f for f in flags.values())
-    # The client identified itself with the IMAP ID command after login.
+    # The client identified itself with the IMAP ID command after login (163 Mail requires it).
+    assert any(f"imap({user_a})" in line and "ID sent: name=inbox-daemon" in line
+               for line in dovecot.log().splitlines())
     assert poll_all(config, store)[1].new == 0
 
 
@@ -187,3 +190,27 @@ def test_a_move_interrupted_after_the_copy_is_finished_without_duplicates(doveco
     assert dovecot.count(user, password, "INBOX") == 0
     moved = dovecot.bodies(user, password, "Done")
     assert len(moved) == 5 and len(set(moved)) == 5
+
+
+def test_servers_without_move_get_copy_deleted_uid_expunge(dovecot, imap_user, config_for, monkeypatch):
+    """QQ Mail has no MOVE: the same result through COPY, \\Deleted and UID EXPUNGE."""
+    from imapclient import IMAPClient
+
+    user, password = imap_user
+    config = config_for([imap_mailbox(dovecot, user, done_folder="已登记")])
+    store = stored(config)
+    # Someone else's message, marked \\Deleted but not expunged, sits in the folder below our high-water mark.
+    [response] = dovecot.append(user, password, "INBOX", [b"From: x@qq.com\r\nSubject: keep\r\n\r\nx\r\n"])
+    validity, uid = (int(n) for n in re.search(rb"APPENDUID (\d+) (\d+)", response).groups())
+    with dovecot.client(user, password) as client:
+        client.select_folder("INBOX")
+        client.add_flags([uid], [b"\\Deleted"])
+    store.set_highest_uid(user, "INBOX", validity, uid)
+    dovecot.append(user, password, "INBOX", entries(4, "q"))
+
+    real = IMAPClient.has_capability
+    monkeypatch.setattr(IMAPClient, "has_capability", lambda self, cap: cap.upper() != "MOVE" and real(self, cap))
+    assert poll_all(config, store)[0].new == 4
+    assert dovecot.count(user, password, "已登记") == 4
+    # UID EXPUNGE removed only what we copied; a plain EXPUNGE would have taken the other one too.
+    assert dovecot.count(user, password, "INBOX") == 1
