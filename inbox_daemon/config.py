@@ -16,9 +16,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import ConfigError
+from .rules import contest_ids
 
-# The contest ids of RULES.md; the rules files under `[rules] dir` define them.
-KNOWN_CONTESTS = ("micro_video", "photo", "reading_promoter", "reading_team", "bookhouse")
 SECURITY_DEFAULT_PORTS = {"imap": {"tls": 993, "starttls": 143, "none": 143},
                           "smtp": {"tls": 465, "starttls": 587, "none": 25}}
 
@@ -165,6 +164,7 @@ class _Reader:
         self.lines = text.splitlines()
         self.base = base
         self.problems: list[Problem] = []
+        self.known_contests: tuple[str, ...] = ()
 
     # -- problem reporting -------------------------------------------------
 
@@ -249,6 +249,9 @@ class _Reader:
         storage = self.storage(self.section(data, "storage"))
         rules = self.table(self.section(data, "rules"), "rules", {"dir"})
         rules_dir = self.path(rules, "rules", "dir", "rules")
+        self.known_contests = contest_ids(rules_dir) if rules_dir else ()
+        if not self.known_contests:
+            self.problem("rules", "dir", f"规则目录 {rules_dir} 中没有比赛规则文件", f"no contest rules in {rules_dir}")
         mailboxes = self.mailboxes(data.get("mailboxes"))
         smtp = self.smtp(self.section(data, "smtp"))
         schedule = self.schedule(self.section(data, "schedule"))
@@ -297,9 +300,10 @@ class _Reader:
         source = self.string(data, t, "source", required=True, choices=("imap", "maildir"), index=index)
         contests = self.string_list(data, t, "contests", index=index, required=True)
         for contest in contests:
-            if contest not in KNOWN_CONTESTS:
-                self.problem(t, "contests", f"未知的比赛 {contest}（可选：{'、'.join(KNOWN_CONTESTS)}）",
-                             f"unknown contest {contest} (known: {', '.join(KNOWN_CONTESTS)})", index)
+            if self.known_contests and contest not in self.known_contests:
+                known = self.known_contests
+                self.problem(t, "contests", f"未知的比赛 {contest}（可选：{'、'.join(known)}）",
+                             f"unknown contest {contest} (known: {', '.join(known)})", index)
         common = dict(
             name=name, source=source or "imap", contests=contests,
             folder=self.string(data, t, "folder", "INBOX", index=index),

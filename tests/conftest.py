@@ -16,6 +16,7 @@ from servers import Dovecot, self_signed_cert  # noqa: E402
 
 from inbox_daemon.config import load_config  # noqa: E402
 
+RULES = Path(__file__).resolve().parents[1] / "rules"
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 PASSWORD_ENV = "TEST_IMAP_PASSWORD"
 
@@ -43,7 +44,8 @@ def imap_user(dovecot, monkeypatch):
 
 def write_config(tmp_path: Path, mailboxes: list[dict], **sections) -> Path:
     """A config.toml for one test; mailboxes are dicts of [[mailboxes]] keys."""
-    lines = ["[storage]", f'database = "{tmp_path}/data/inbox.db"', f'files = "{tmp_path}/data/files"', ""]
+    lines = ["[storage]", f'database = "{tmp_path}/data/inbox.db"', f'files = "{tmp_path}/data/files"', "",
+             "[rules]", f'dir = "{RULES}"', ""]
     for mailbox in mailboxes:
         lines.append("[[mailboxes]]")
         lines += [f"{key} = {json.dumps(value, ensure_ascii=False)}" for key, value in mailbox.items()]

@@ -37,6 +37,7 @@ def maildir_with(tmp_path: Path, messages: list[bytes]) -> Path:
 def test_embedded_default_runs_on_a_fresh_checkout(tmp_path):
     """The README's first command: samples + poll --once on the shipped config, then the export."""
     shutil.copy(ROOT / "config.toml", tmp_path / "config.toml")
+    shutil.copytree(ROOT / "rules", tmp_path / "rules")
     config = str(tmp_path / "config.toml")
     made = run_cli("--config", config, "samples", timeout=300)
     assert made.returncode == 0, made.stderr

@@ -14,6 +14,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "config.toml"
+    if "[rules]" not in text:
+        text += f'\n[rules]\ndir = "{ROOT / "rules"}"\n'
     path.write_text(text, encoding="utf-8")
     return path
 
