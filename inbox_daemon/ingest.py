@@ -19,7 +19,8 @@ from typing import Iterator
 
 from .config import Config, MailboxConfig
 from .errors import FetchError, LockError
-from .pipeline import process
+from .pipeline import Context, process
+from .rules import load_rules
 from .source import Source, open_source
 from .store import Store
 
@@ -54,15 +55,15 @@ def pass_lock(path: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def recover(store: Store) -> int:
+def recover(store: Store, context: Context) -> int:
     """Process rows committed by a pass that died before parsing them."""
     pending = store.unparsed()
     for pk in pending:
-        process(store, pk)
+        process(store, pk, context)
     return len(pending)
 
 
-def poll_mailbox(store: Store, mailbox: MailboxConfig, source: Source | None = None) -> PassResult:
+def poll_mailbox(store: Store, mailbox: MailboxConfig, context: Context, source: Source | None = None) -> PassResult:
     result = PassResult(mailbox.name)
     with (source or open_source(mailbox)) as src:
         folder, validity = src.folder, src.uidvalidity
@@ -84,7 +85,7 @@ def poll_mailbox(store: Store, mailbox: MailboxConfig, source: Source | None = N
                 pk, is_new = store.record_raw(raw)
                 if is_new:
                     result.new += 1
-                    outcome = process(store, pk)
+                    outcome = process(store, pk, context)
                     result.outcomes[outcome] = result.outcomes.get(outcome, 0) + 1
                     result.errors += outcome == "error"
                 else:
@@ -115,14 +116,15 @@ def _match_resync(store: Store, src: Source, batch: list[str], result: PassResul
     return remaining
 
 
-def poll_all(config: Config, store: Store) -> list[PassResult]:
+def poll_all(config: Config, store: Store, context: Context | None = None) -> list[PassResult]:
     """One pass over every mailbox; a mailbox that fails is reported and the others go on."""
+    context = context or Context.from_config(config, load_rules(config.rules_dir))
     results = []
     with pass_lock(config.storage.lock_path):
-        recover(store)
+        recover(store, context)
         for mailbox in config.mailboxes:
             try:
-                results.append(poll_mailbox(store, mailbox))
+                results.append(poll_mailbox(store, mailbox, context))
             except FetchError as err:
                 log.error("mailbox=%s pass failed: %s", mailbox.name, err)
                 results.append(PassResult(mailbox.name, failure=str(err)))

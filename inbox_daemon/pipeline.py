@@ -1,7 +1,7 @@
-"""From a stored raw message to a recorded one: the pure middle of the flow, wrapped in one commit.
+"""From a stored raw message to a judged, recorded entry: the pure middle of the flow, one commit at the end.
 
-`process(store, pk)` re-runs exactly the same code on the stored bytes, so a
-crash recovery and a staff requeue behave like the first pass.
+`process(store, pk, context)` re-runs exactly the same code on the stored
+bytes, so a crash recovery and a staff requeue behave like the first pass.
 """
 
 from __future__ import annotations
@@ -9,51 +9,172 @@ from __future__ import annotations
 import json
 import logging
 import traceback
+from dataclasses import dataclass
+from datetime import datetime
 
+from .classify import ignore_reason, route
+from .extract import (RECEIPT_IN_TEXT, canonical_fields, extract_fields, find_phone, large_attachment_links,
+                      new_text)
+from .forms import is_form, read_form
+from .judge import Finding, Verdict, judge, outcome_of
 from .parse import ParsedMail, parse_message
+from .probe import Probe, probe_attachments
+from .rules import Contest, RuleSet
 from .store import Store
 
 log = logging.getLogger(__name__)
+WORK_KINDS = ("video", "image")
+
+
+@dataclass(frozen=True)
+class Context:
+    """What judging needs besides the message: the rules and each mailbox's contests."""
+
+    rules: RuleSet
+    contests_by_mailbox: dict[str, tuple[str, ...]]
+    own_addresses: tuple[str, ...] = ()
+
+    @classmethod
+    def from_config(cls, config, rules: RuleSet) -> "Context":
+        return cls(rules, {m.name: m.contests for m in config.mailboxes}, (config.smtp.from_addr,))
 
 
 def message_record(parsed: ParsedMail) -> dict:
     """The columns of `messages` that parsing fills."""
     return {
-        "message_id": parsed.message_id,
-        "sender": parsed.sender,
-        "sender_name": parsed.sender_name,
-        "reply_to": parsed.reply_to,
-        "subject": parsed.subject,
-        "in_reply_to": parsed.in_reply_to,
-        "references_": " ".join(parsed.references),
-        "date_header": parsed.date,
-        "body_text": parsed.text,
-        "headers": json.dumps(parsed.headers, ensure_ascii=False),
-        "defects": json.dumps(list(parsed.defects)),
-        "outcome": "received",
+        "message_id": parsed.message_id, "sender": parsed.sender, "sender_name": parsed.sender_name,
+        "reply_to": parsed.reply_to, "subject": parsed.subject, "in_reply_to": parsed.in_reply_to,
+        "references_": " ".join(parsed.references), "date_header": parsed.date, "body_text": parsed.text,
+        "headers": json.dumps(parsed.headers, ensure_ascii=False), "defects": json.dumps(list(parsed.defects)),
     }
 
 
-def attachment_rows(parsed: ParsedMail) -> list[dict]:
-    return [{"position": i, "filename": a.filename, "sha256": a.sha256, "size": a.size, "kind": a.kind,
-             "mime": a.mime, "declared_type": a.declared_type} for i, a in enumerate(parsed.attachments)]
+def probe_rows(probes: list[Probe]) -> list[dict]:
+    return [{"position": i, "filename": p.filename, "sha256": p.sha256, "size": p.size, "kind": p.kind,
+             "mime": p.mime, "duration_s": p.duration_s, "width": p.width, "height": p.height,
+             "meta": json.dumps(p.as_meta(), ensure_ascii=False)} for i, p in enumerate(probes)]
 
 
-def process(store: Store, pk: int) -> str:
-    """Parse one stored message and record the result; returns its outcome. Never raises for bad mail."""
+def probe_from_row(row: dict) -> Probe:
+    meta = json.loads(row.get("meta") or "{}")
+    return Probe(filename=row["filename"], sha256=row["sha256"], size=row["size"], kind=row["kind"],
+                 mime=row["mime"], duration_s=row["duration_s"], width=row["width"], height=row["height"],
+                 codec=meta.get("codec"), image_format=meta.get("image_format"), exif=meta.get("exif", {}),
+                 readable=meta.get("readable", True), note=meta.get("note", ""), inside=meta.get("inside"))
+
+
+def _fields_for(contest: Contest, rules: RuleSet, parsed: ParsedMail, probes: list[Probe], store: Store,
+                base: dict | None = None) -> tuple[dict, dict]:
+    values = dict(base or {})
+    values.update(extract_fields(parsed.text, parsed.subject, contest, rules.common))
+    for probe in probes:  # the application form wins over the body where it is readable
+        if is_form(probe.filename, probe.kind) and not probe.inside:
+            values.update(read_form(probe.filename, store.blobs.get("att", probe.sha256), contest.fields))
+    if contest.field_rule("phone") and not values.get("phone"):
+        phone = find_phone("\n".join([new_text(parsed.text), *map(str, values.values())]))
+        if phone:
+            values["phone"] = phone
+    return canonical_fields(values, contest, rules.common)
+
+
+def _earlier_entry(store: Store, pk: int, parsed: ParsedMail, probes: list[Probe]) -> tuple[dict | None, str]:
+    """The entry this message continues: a correction by reply/receipt, or the same work again."""
+    receipts = RECEIPT_IN_TEXT.findall(parsed.subject)
+    replied = [r for r in store.receipts_for_reply(parsed.in_reply_to, parsed.references)]
+    for receipt in [*replied, *receipts]:
+        entry = store.entry(receipt)
+        if entry and entry["id"] != pk:
+            return entry, "correction"
+    work = [p.sha256 for p in probes if p.kind in WORK_KINDS]
+    entry = store.entry_with_files(work, exclude=pk)
+    return (entry, "same_work") if entry else (None, "")
+
+
+def judge_message(store: Store, pk: int, parsed: ParsedMail, probes: list[Probe], context: Context) -> dict:
+    """Everything the record needs besides parsing: contest, fields, findings, outcome, receipt."""
+    row = store.message(pk)
+    rules = context.rules
+    reason = ignore_reason(parsed, rules, context.own_addresses)
+    if reason:
+        return {"outcome": "ignored", "contest": None, "receipt": None, "fields": "{}", "rules": "[]",
+                "duplicate_of": None, "ignored_because": reason}
+    received = datetime.fromisoformat(row["received_at"])
+    earlier, relation = _earlier_entry(store, pk, parsed, probes)
+    work = [p for p in probes if p.kind in WORK_KINDS]
+    receipt, duplicate_of, base, extra, candidates = row["receipt"], None, None, [], ()
+    if earlier and relation == "correction" and not work:
+        # A reply with corrected details and no new work: merge into the entry, keep its files and receipt.
+        contest_id, receipt, base = earlier["contest"], earlier["receipt"], json.loads(earlier["fields"] or "{}")
+        probes = [*map(probe_from_row, store.attachments(earlier["id"])), *probes]
+        if not contest_id:
+            contest_id, candidates = route(parsed, rules, context.contests_by_mailbox.get(row["mailbox"], ()),
+                                           [p.kind for p in probes])
+    else:
+        contest_id, candidates = route(parsed, rules, context.contests_by_mailbox.get(row["mailbox"], ()),
+                                       [p.kind for p in probes])
+        if earlier and relation == "correction":
+            receipt = earlier["receipt"]
+            contest_id = contest_id or earlier["contest"]
+    if earlier and relation == "same_work":
+        if earlier["sender"] == parsed.sender and earlier["outcome"] != "rejected":
+            finding = Finding("duplicate_resubmission", rules.severity("duplicate_resubmission"),
+                              rules.message("duplicate_resubmission", None, receipt=earlier["receipt"]))
+            return {"outcome": earlier["outcome"], "contest": earlier["contest"], "receipt": earlier["receipt"],
+                    "fields": earlier["fields"], "rules": json.dumps([finding.as_dict()], ensure_ascii=False),
+                    "duplicate_of": earlier["receipt"]}
+        if earlier["sender"] == parsed.sender:  # a corrected resubmission after a rejection
+            receipt = earlier["receipt"]
+        else:
+            duplicate_of = earlier["receipt"]
+            extra.append(Finding("duplicate_other_sender", rules.severity("duplicate_other_sender"),
+                                 rules.message("duplicate_other_sender", None, receipt=earlier["receipt"])))
+    if contest_id is None:
+        choices = candidates or context.contests_by_mailbox.get(row["mailbox"], ())
+        names = "、".join(f"“{rules.contests[c].name}”" for c in choices if c in rules.contests)
+        verdict = Verdict("needs_review", (Finding("contest_unknown", rules.severity("contest_unknown"),
+                                                   rules.message("contest_unknown", None, choices=names)),))
+        fields = {}
+    else:
+        contest = rules.contests[contest_id]
+        fields, problems = _fields_for(contest, rules, parsed, probes, store, base)
+        links = large_attachment_links(parsed.text, parsed.html, rules.common)
+        verdict = judge(rules, contest, fields, problems, probes, links, received)
+    findings = [*verdict.findings, *extra]
+    if receipt is None:
+        prefix = rules.contests[contest_id].receipt_prefix if contest_id else rules.common.receipts.get(
+            "unknown_prefix", "DQR")
+        receipt = store.allocate_receipt(prefix, received.year)
+    return {"outcome": outcome_of(findings), "contest": contest_id, "receipt": receipt,
+            "fields": json.dumps(fields, ensure_ascii=False),
+            "rules": json.dumps([f.as_dict() for f in findings], ensure_ascii=False), "duplicate_of": duplicate_of}
+
+
+def process(store: Store, pk: int, context: Context, actor: str = "daemon") -> str:
+    """Parse, judge and record one stored message; returns its outcome. Never raises for bad mail."""
     row = store.message(pk)
     try:
         parsed = parse_message(store.blobs.get("raw", row["raw_sha256"]))
+        for attachment in parsed.attachments:
+            store.blobs.put("att", attachment.data, attachment.sha256)
+        if ignore_reason(parsed, context.rules, context.own_addresses):
+            probes = [Probe(a.filename, a.sha256, a.size, a.kind, a.mime) for a in parsed.attachments]
+        else:
+            probes = probe_attachments(parsed.attachments)
+        with store.db.atomic():
+            verdict = judge_message(store, pk, parsed, probes, context)
+            record = {**message_record(parsed), **{k: v for k, v in verdict.items() if k != "ignored_because"}}
+            store.save_parsed(pk, record, probe_rows(probes))
+            store.log_event(pk, actor, "judged", {"outcome": record["outcome"], "receipt": record["receipt"],
+                                                  "rules": [f["id"] for f in json.loads(record["rules"])],
+                                                  **({"ignored": verdict["ignored_because"]}
+                                                     if "ignored_because" in verdict else {})})
     except Exception as err:  # any failure of a bad message is recorded, the pass goes on
         reason = f"{type(err).__name__}: {err}"[:500]
         log.warning("mailbox=%s uid=%s outcome=error reason=%s", row["mailbox"], row["uid"], reason)
-        log.debug("parse failure for message %s\n%s", pk, traceback.format_exc())
+        log.debug("processing failure for message %s\n%s", pk, traceback.format_exc())
         store.save_error(pk, reason)
         return "error"
-    for attachment in parsed.attachments:
-        store.blobs.put("att", attachment.data, attachment.sha256)
-    record = message_record(parsed)
-    store.save_parsed(pk, record, attachment_rows(parsed))
-    log.info("mailbox=%s uid=%s outcome=%s size=%d attachments=%d", row["mailbox"], row["uid"],
-             record["outcome"], row["raw_size"], len(parsed.attachments))
+    log.info("mailbox=%s uid=%s outcome=%s contest=%s receipt=%s rules=%s", row["mailbox"], row["uid"],
+             record["outcome"], record["contest"], record["receipt"],
+             ",".join(f["id"] for f in json.loads(record["rules"])) or "-")
     return record["outcome"]

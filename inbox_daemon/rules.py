@@ -75,6 +75,7 @@ class Common:
     ignore: dict
     gender: dict[str, tuple[str, ...]]
     large_attachment: dict
+    receipts: dict
     bio: dict[str, int]
     severities: dict[str, str]
     messages: dict[str, str]
@@ -107,8 +108,8 @@ _FIELD_KEYS = {"labels": list, "required": bool, "kind": str, "unless": str, "ch
 _VIDEO_KEYS = {"count": int, "max_duration_s": (int, float), "min_short_side": int}
 _PHOTO_KEYS = {"format": str, "min_bytes": int, "set_min": int, "edited_software": list}
 _FORM_KEYS = {"name": str, "formats": list}
-_COMMON_KEYS = {"ignore": dict, "gender": dict, "large_attachment": dict, "bio": dict, "severities": dict,
-                "messages": dict}
+_COMMON_KEYS = {"ignore": dict, "gender": dict, "large_attachment": dict, "receipts": dict, "bio": dict,
+                "severities": dict, "messages": dict}
 
 
 class _Checker:
@@ -212,7 +213,8 @@ def load_rules(rules_dir: str | Path) -> RuleSet:
     problems += checker.problems
     common = Common(ignore=data.get("ignore", {}),
                     gender={k: tuple(str(v).lower() for v in vs) for k, vs in data.get("gender", {}).items()},
-                    large_attachment=data.get("large_attachment", {}), bio=data.get("bio", {}),
+                    large_attachment=data.get("large_attachment", {}), receipts=data.get("receipts", {}),
+                    bio=data.get("bio", {}),
                     severities=data.get("severities", {}), messages=data.get("messages", {}))
     contests = {}
     for path in sorted(rules_dir.glob("*.toml")):

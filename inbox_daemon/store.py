@@ -160,6 +160,12 @@ class Store:
             }, pk="id", foreign_keys=[("message", "messages", "id")])
             db["attachments"].create_index(["message"])
             db["attachments"].create_index(["sha256"])
+        if "meta" not in db["attachments"].columns_dict:
+            db["attachments"].add_column("meta", str)
+        if "receipts" not in db.table_names():
+            db["receipts"].create({"receipt": str, "prefix": str, "year": int, "seq": int, "created_at": str},
+                                  pk="receipt")
+            db["receipts"].create_index(["prefix", "year", "seq"], unique=True)
         if "events" not in db.table_names():
             db["events"].create({"id": int, "message": int, "at": str, "actor": str, "action": str,
                                  "detail": str}, pk="id")
@@ -264,8 +270,52 @@ class Store:
     def attachments(self, pk: int) -> list[dict]:
         return list(self.db.query("SELECT * FROM attachments WHERE message=? ORDER BY position", [pk]))
 
+    # -- entries and receipts ----------------------------------------------------
+
+    def allocate_receipt(self, prefix: str, year: int) -> str:
+        """The next PREFIX-YEAR-NNNN; call inside the transaction that records the entry."""
+        with self.db.atomic():
+            seq = self.db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM receipts WHERE prefix=? AND year=?",
+                                  [prefix, year]).fetchone()[0]
+            receipt = f"{prefix}-{year}-{seq:04d}"
+            self.db["receipts"].insert({"receipt": receipt, "prefix": prefix, "year": year, "seq": seq,
+                                        "created_at": now_iso()})
+        return receipt
+
+    def entry(self, receipt: str) -> dict | None:
+        """The current state of an entry: its latest judged message that is not a mere duplicate."""
+        rows = list(self.db.query(
+            "SELECT * FROM messages WHERE receipt=? AND outcome IN ('accepted','rejected','needs_review') "
+            "AND (duplicate_of IS NULL OR duplicate_of <> receipt) ORDER BY id DESC LIMIT 1", [receipt]))
+        return rows[0] if rows else None
+
+    def entry_with_files(self, sha256s: list[str], exclude: int) -> dict | None:
+        """The latest entry holding any of these work files."""
+        if not sha256s:
+            return None
+        marks = ",".join("?" * len(sha256s))
+        rows = list(self.db.query(
+            f"SELECT DISTINCT m.receipt FROM attachments a JOIN messages m ON m.id = a.message "
+            f"WHERE a.sha256 IN ({marks}) AND m.id <> ? AND m.receipt IS NOT NULL ORDER BY m.id DESC",
+            [*sha256s, exclude]))
+        for row in rows:
+            entry = self.entry(row["receipt"])
+            if entry:
+                return entry
+        return None
+
+    def receipts_for_reply(self, in_reply_to: str, references: tuple[str, ...]) -> list[str]:
+        """Receipts of entries whose reply (from the outbox) this message answers."""
+        ids = [i for i in (in_reply_to, *references) if i]
+        if not ids or "outbox" not in self.db.table_names():
+            return []
+        marks = ",".join("?" * len(ids))
+        return [row[0] for row in self.db.execute(
+            f"SELECT m.receipt FROM outbox o JOIN messages m ON m.id = o.message "
+            f"WHERE o.message_id IN ({marks}) AND m.receipt IS NOT NULL ORDER BY o.id DESC", ids)]
+
     def save_parsed(self, pk: int, record: dict, attachments: list[dict]) -> None:
-        """Store what parsing found, in one transaction."""
+        """Store what parsing and judging found, in one transaction."""
         with self.db.atomic():
             self.db.execute("DELETE FROM attachments WHERE message=?", [pk])
             self.db["attachments"].insert_all([{**a, "message": pk} for a in attachments])

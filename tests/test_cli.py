@@ -47,7 +47,16 @@ def test_embedded_default_runs_on_a_fresh_checkout(tmp_path):
     exported = run_cli("--config", config, "export", "--format", "jsonl")
     lines = [json.loads(line) for line in exported.stdout.splitlines()]
     assert len(lines) == 13
-    assert {line["outcome"] for line in lines} == {"received"}
+    outcomes = {line["subject"]: (line["outcome"], line["contest"], [r["id"] for r in line["rules"]])
+                for line in lines}
+    assert outcomes["微视频比赛+《白衣映初心》+朱镕+娄底市第一人民医院"] == ("accepted", "micro_video", [])
+    assert outcomes["短视频参赛作品《钢花飞溅》"] == ("rejected", "micro_video", ["field_missing:phone", "video_too_long"])
+    assert outcomes["RE: 摄影比赛《大桥合龙》"] == ("needs_review", "photo", ["photo_edited"])
+    assert outcomes["自动回复: 微视频比赛"] == ("ignored", None, [])
+    assert outcomes["投稿"] == ("needs_review", None, ["contest_unknown"])
+    assert {o for o, _, _ in outcomes.values()} == {"accepted", "rejected", "needs_review", "ignored"}
+    receipts = [line["receipt"] for line in lines if line["receipt"]]
+    assert len(receipts) == 12 == len(set(receipts)) and "WSP-2022-0001" in receipts
     first = min(lines, key=lambda line: line["received_at"])
     assert first["received_at"].startswith("2022-07-05T10:12:00+08:00")
     subjects = {line["subject"] for line in lines}
@@ -71,7 +80,10 @@ def test_jsonl_export_has_exactly_the_public_keys(tmp_path):
     assert tuple(obj) == JSONL_KEYS and list(obj) == DESIGN_KEYS
     assert set(obj["attachments"][0]) == {"filename", "sha256", "size", "kind", "duration_s", "width", "height"}
     assert datetime.fromisoformat(obj["received_at"]).tzinfo is not None
-    assert obj["rules"] == [] and obj["fields"] == {} and obj["reply"] is None
+    assert obj["outcome"] == "rejected" and obj["contest"] == "micro_video" and obj["receipt"] == "WSP-2022-0001"
+    assert obj["fields"] == {"title": "测试"} and obj["reply"] is None
+    assert {"id": "field_missing:phone", "severity": "reject",
+            "message": "缺少“联系电话”。请直接回复本邮件，写上“联系电话：……”。"} in obj["rules"]
 
 
 def test_maildir_receive_time_prefers_topmost_received_then_delivery_date():
@@ -172,7 +184,7 @@ def test_a_message_that_breaks_parsing_is_kept_as_error_and_the_pass_goes_on(tmp
     error_row = next(r for r in store.rows() if r["outcome"] == "error")
     assert "RecursionError" in error_row["error"]
     assert store.blobs.verify("raw", error_row["raw_sha256"])  # the bytes are kept for a requeue
-    assert any(r["sender"] == "ok@qq.com" and r["outcome"] == "received" for r in rows.values())
+    assert any(r["sender"] == "ok@qq.com" and r["outcome"] == "needs_review" for r in rows.values())
 
 
 def test_attachments_are_stored_by_hash_never_by_name(tmp_path):

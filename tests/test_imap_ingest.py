@@ -72,7 +72,8 @@ def test_200_messages_exactly_once_across_two_polls(dovecot, imap_user, config_f
     assert store.db.execute("SELECT COUNT(*) FROM locations WHERE done_at IS NULL").fetchone()[0] == 0
     assert dovecot.count(user, password, "INBOX") == 0
     assert dovecot.count(user, password, "Done") == 200
-    assert {r["outcome"] for r in store.rows()} == {"received"}
+    assert {r["outcome"] for r in store.rows()} == {"rejected"}  # no video attached: attachment_missing
+    assert all("attachment_missing" in r["rules"] for r in store.rows())
 
 
 def test_uidvalidity_reset_creates_no_duplicates(dovecot, imap_user, config_for):
