@@ -211,6 +211,71 @@ def show(config: Config, receipt: str):
         store.close()
 
 
+def _context(config: Config):
+    from .pipeline import Context
+    from .rules import load_rules
+    return Context.from_config(config, load_rules(config.rules_dir))
+
+
+@main.command()
+@click.argument("receipts", nargs=-1)
+@click.option("--outcome", type=click.Choice(OUTCOMES), default=None, help="按结果选择，如 rejected")
+@click.option("--rule", default=None, help="按规则选择，如 video_too_long 或 field_missing")
+@click.option("--dry-run", is_flag=True, help="只显示会有什么变化，不写入、不发信")
+@with_config
+def requeue(config: Config, receipts: tuple[str, ...], outcome: str | None, rule: str | None, dry_run: bool):
+    """用当前规则重新判定已保存的原始邮件。
+
+    Example: inbox-daemon requeue --outcome rejected --rule video_too_long --dry-run
+    """
+    from rich.progress import Progress
+
+    from .ingest import pass_lock
+    from .staff import requeue as run_requeue
+    from .staff import select_messages
+    context = _context(config)
+    store = open_store(config)
+    try:
+        with pass_lock(config.storage.lock_path):
+            pks = select_messages(store, receipts, outcome, rule)
+            if not pks:
+                raise StaffError("没有符合条件的邮件")
+            with Progress(transient=True, disable=len(pks) < 5) as progress:
+                task = progress.add_task("重新判定", total=len(pks))
+                changes = run_requeue(store, context, pks, actor="staff", dry_run=dry_run,
+                                      progress=lambda: progress.advance(task))
+    finally:
+        store.close()
+    changed = [c for c in changes if c.changed]
+    for c in changed:
+        rules_after = "、".join(c.rules_after) or "无"
+        click.echo(f"{c.receipt or c.message}：{c.before} → {c.after}（规则：{rules_after}）")
+    verb = "将会改变" if dry_run else "已改变"
+    click.echo(f"重新判定 {len(changes)} 封，{verb} {len(changed)} 封" + ("（演练，未写入）" if dry_run else ""))
+
+
+@main.command()
+@click.argument("receipt")
+@click.option("--accept", "decision", flag_value="accept", help="人工通过")
+@click.option("--reject", "decision", flag_value="reject", help="人工不通过")
+@click.option("--note", required=True, help="理由（必填，记入处理记录）")
+@with_config
+def override(config: Config, receipt: str, decision: str | None, note: str):
+    """记录工作人员对某个回执号的人工决定（附理由）。
+
+    Example: inbox-daemon override WSP-2022-0042 --accept --note "视频已由邮箱大附件下载核对"
+    """
+    from .staff import override as run_override
+    if not decision:
+        raise StaffError("请选择 --accept 或 --reject")
+    store = open_store(config)
+    try:
+        change = run_override(store, receipt, decision, note)
+    finally:
+        store.close()
+    click.echo(f"{receipt}：{change.before} → {change.after}，已记录理由：{note}")
+
+
 @main.command()
 @with_config
 def check(config: Config):

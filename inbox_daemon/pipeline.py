@@ -144,7 +144,8 @@ def judge_message(store: Store, pk: int, parsed: ParsedMail, probes: list[Probe]
         prefix = rules.contests[contest_id].receipt_prefix if contest_id else rules.common.receipts.get(
             "unknown_prefix", "DQR")
         receipt = store.allocate_receipt(prefix, received.year)
-    return {"outcome": outcome_of(findings), "contest": contest_id, "receipt": receipt,
+    staff = store.override_for(receipt)  # a person's decision outlives any re-judging
+    return {"outcome": staff["outcome"] if staff else outcome_of(findings), "contest": contest_id, "receipt": receipt,
             "fields": json.dumps(fields, ensure_ascii=False),
             "rules": json.dumps([f.as_dict() for f in findings], ensure_ascii=False), "duplicate_of": duplicate_of}
 

@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 ZIP_MAX_MEMBERS = 200
 ZIP_MAX_TOTAL = 2 * 1024**3
 ZIP_MAX_RATIO = 200
+VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".avi", ".mkv", ".flv", ".wmv", ".3gp", ".mpg", ".mpeg")
 EXIF_TAGS = {0x010F: "make", 0x0110: "model", 0x0131: "software"}
 EXIF_IFD, EXIF_DATETIME_ORIGINAL = 0x8769, 0x9003
 
@@ -92,13 +93,12 @@ def probe_image(data: bytes) -> dict:
 
 
 def probe_bytes(filename: str, sha256: str, data: bytes, kind: str, mime: str | None,
-                inside: str | None = None) -> Probe:
+                inside: str | None = None, declared_type: str = "") -> Probe:
     base = Probe(filename=filename, sha256=sha256, size=len(data), kind=kind, mime=mime, inside=inside)
-    if kind == "video" or filename.lower().endswith((".mp4", ".mov", ".m4v", ".avi", ".mkv", ".flv", ".wmv")):
-        found = probe_video(data)
-        if kind != "video" and not found.get("readable"):
-            return base  # named like a video, is not one: its kind says what it is
-        return Probe(**{**base.__dict__, "kind": "video", **found})
+    claims_video = declared_type.startswith("video/") or filename.lower().endswith(VIDEO_SUFFIXES)
+    if kind == "video" or (kind == "other" and claims_video):
+        # Content decides; a file that only claims to be a video is an unreadable video.
+        return Probe(**{**base.__dict__, "kind": "video", **probe_video(data)})
     if kind == "image":
         return Probe(**{**base.__dict__, **probe_image(data)})
     return base
@@ -141,7 +141,7 @@ def probe_attachments(attachments) -> list[Probe]:
 
     probes = []
     for a in attachments:
-        probes.append(probe_bytes(a.filename, a.sha256, a.data, a.kind, a.mime))
+        probes.append(probe_bytes(a.filename, a.sha256, a.data, a.kind, a.mime, declared_type=a.declared_type))
         if a.kind == "archive" and (a.mime == "application/zip" or a.filename.lower().endswith(".zip")):
             members, note = zip_members(a.data)
             if note:

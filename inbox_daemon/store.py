@@ -166,6 +166,9 @@ class Store:
             db["receipts"].create({"receipt": str, "prefix": str, "year": int, "seq": int, "created_at": str},
                                   pk="receipt")
             db["receipts"].create_index(["prefix", "year", "seq"], unique=True)
+        if "overrides" not in db.table_names():
+            db["overrides"].create({"receipt": str, "outcome": str, "note": str, "actor": str, "at": str},
+                                   pk="receipt")
         if "events" not in db.table_names():
             db["events"].create({"id": int, "message": int, "at": str, "actor": str, "action": str,
                                  "detail": str}, pk="id")
@@ -303,6 +306,12 @@ class Store:
             if entry:
                 return entry
         return None
+
+    def override_for(self, receipt: str | None) -> dict | None:
+        if not receipt:
+            return None
+        rows = list(self.db.query("SELECT * FROM overrides WHERE receipt=?", [receipt]))
+        return rows[0] if rows else None
 
     def receipts_for_reply(self, in_reply_to: str, references: tuple[str, ...]) -> list[str]:
         """Receipts of entries whose reply (from the outbox) this message answers."""
