@@ -88,13 +88,14 @@ def labelled_values(text: str, fields: tuple[FieldRule, ...]) -> dict[str, str]:
         matches = list(index.regex.finditer(line))
         for i, match in enumerate(matches):
             end = matches[i + 1].start() if i + 1 < len(matches) else len(line)
-            value = line[match.end():end].strip(SEPARATORS + "【】")
+            text = line[match.end():end]
+            value = text.strip(SEPARATORS + "【】")
             name = index.field(match["label"])
             if not value and i + 1 == len(matches):  # the value is on the following lines
                 value = _continuation(lines, number + 1, index)
             elif i + 1 == len(matches):
                 more = _continuation(lines, number + 1, index)
-                value = f"{value}{more}" if more and _is_long_text(name, fields) else value
+                value = f"{text.strip()}{more}" if more and _is_long_text(name, fields) else value
             if value and name not in found:
                 found[name] = value
     return found
