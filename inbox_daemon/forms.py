@@ -48,12 +48,11 @@ def fields_from_rows(rows: list[list[str]], fields: tuple[FieldRule, ...]) -> di
                 cells = [str(v).strip() for v in values]
                 if not any(cells[1:] if len(cells) > 1 else cells):
                     continue
-                for name, value in zip(header, cells):
+                for name, value in zip(header, cells, strict=False):  # rows may be ragged
                     if name and value and name not in found:
                         found[name] = value
                 break
-        for c, cell in enumerate(row):  # label cell, value in the next non-empty, non-label cell
-            name = header[c]
+        for c, name in enumerate(header):  # a label cell, its value in the next non-empty, non-label cell
             if not name or name in found:
                 continue
             for value in row[c + 1:]:

@@ -13,7 +13,7 @@ import fcntl
 import logging
 import os
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -82,7 +82,7 @@ def poll_mailbox(store: Store, mailbox: MailboxConfig, context: Context, source:
                 batch = _match_resync(store, src, batch, result)
             for raw in src.fetch(batch):
                 result.fetched += 1
-                pk, is_new = store.record_raw(raw)
+                pk, is_new = store.record_raw(replace(raw, received_at=raw.received_at.astimezone(context.timezone)))
                 if is_new:
                     result.new += 1
                     outcome = process(store, pk, context)

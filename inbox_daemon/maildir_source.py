@@ -61,7 +61,8 @@ class MaildirSource:
                 delivered = self.maildir.get_message(key).get_date()  # the file's time
             except (KeyError, FileNotFoundError):
                 continue  # removed meanwhile
-            yield RawMessage(self.mailbox.name, self.folder, 0, key, raw, receive_time(raw, datetime.fromtimestamp(delivered, timezone.utc)))
+            received = receive_time(raw, datetime.fromtimestamp(delivered, timezone.utc))
+            yield RawMessage(self.mailbox.name, self.folder, 0, key, raw, received)
 
     def mark_done(self, uids: list[str]) -> None:
         if not self.mailbox.done_folder:

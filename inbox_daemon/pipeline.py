@@ -10,7 +10,8 @@ import json
 import logging
 import traceback
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
+from zoneinfo import ZoneInfo
 
 from .classify import ignore_reason, route
 from .extract import (RECEIPT_IN_TEXT, canonical_fields, extract_fields, find_phone, large_attachment_links,
@@ -33,10 +34,12 @@ class Context:
     rules: RuleSet
     contests_by_mailbox: dict[str, tuple[str, ...]]
     own_addresses: tuple[str, ...] = ()
+    timezone: tzinfo = ZoneInfo("Asia/Shanghai")  # receive times are recorded in the contest's time zone
 
     @classmethod
     def from_config(cls, config, rules: RuleSet) -> "Context":
-        return cls(rules, {m.name: m.contests for m in config.mailboxes}, (config.smtp.from_addr,))
+        return cls(rules, {m.name: m.contests for m in config.mailboxes}, (config.smtp.from_addr,),
+                   ZoneInfo(config.schedule.timezone))
 
 
 def message_record(parsed: ParsedMail) -> dict:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import mailbox
 from datetime import datetime, timedelta, timezone
-from email.header import Header
 from email.mime.application import MIMEApplication
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText

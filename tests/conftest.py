@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from servers import Dovecot, self_signed_cert  # noqa: E402
 
+from inbox_daemon import media  # noqa: E402
 from inbox_daemon.config import load_config  # noqa: E402
 
 RULES = Path(__file__).resolve().parents[1] / "rules"
@@ -75,3 +76,22 @@ def config_for(tmp_path):
 def run_cli(*args: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "inbox_daemon", *args], capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def clips():
+    """Real H.264 files, made once per session (about 8 s in all)."""
+    return {"170": media.make_video(170), "200": media.make_video(200), "290": media.make_video(290),
+            "310": media.make_video(310), "low": media.make_video(150, 640, 360)}
+
+
+@pytest.fixture(scope="session")
+def photos():
+    """JPEGs just over and under 2,000,000 bytes with camera EXIF, an edited one, one without EXIF, a PNG."""
+    return {"one": media.make_jpeg(size=2_500_000, seed=10), "big": media.make_jpeg(size=2_000_100, seed=11),
+            "big2": media.make_jpeg(size=2_000_200, seed=12),
+            "big3": media.make_jpeg(size=2_000_300, seed=13), "big4": media.make_jpeg(size=2_000_400, seed=14),
+            "small": media.make_jpeg(size=1_999_900, seed=15),
+            "ps": media.make_jpeg(size=2_100_000, seed=16, software="Adobe Photoshop 23.0 (Windows)"),
+            "noexif": media.make_jpeg(size=2_100_000, seed=17, make=None, model=None, taken=None),
+            "png": media.make_png(1600, 1200)}

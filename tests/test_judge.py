@@ -30,23 +30,6 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 IN_WINDOW = datetime(2022, 8, 20, 10, 0, tzinfo=CST)
 
 
-@pytest.fixture(scope="session")
-def clips():
-    """Real H.264 files, made once per session (about 8 s in all)."""
-    return {"170": media.make_video(170), "200": media.make_video(200), "290": media.make_video(290),
-            "310": media.make_video(310), "low": media.make_video(150, 640, 360)}
-
-
-@pytest.fixture(scope="session")
-def photos():
-    return {"one": media.make_jpeg(size=2_500_000, seed=10), "big": media.make_jpeg(size=2_000_100, seed=11), "big2": media.make_jpeg(size=2_000_200, seed=12),
-            "big3": media.make_jpeg(size=2_000_300, seed=13), "big4": media.make_jpeg(size=2_000_400, seed=14),
-            "small": media.make_jpeg(size=1_999_900, seed=15),
-            "ps": media.make_jpeg(size=2_100_000, seed=16, software="Adobe Photoshop 23.0 (Windows)"),
-            "noexif": media.make_jpeg(size=2_100_000, seed=17, make=None, model=None, taken=None),
-            "png": media.make_png(1600, 1200)}
-
-
 class Desk:
     """A store plus the real rules: submit raw mail, read back what was recorded."""
 

@@ -13,7 +13,7 @@ from conftest import CORPUS
 from inbox_daemon.charsets import canonical_charset, decode_text
 from inbox_daemon.media import make_jpeg
 from inbox_daemon.parse import html_to_text, parse_message
-from inbox_daemon.samples import compose, encoded_word
+from inbox_daemon.samples import compose
 
 RARE = "朱镕基 ㎜ 陶喆 王堃"  # all outside GB2312: a strict gb2312 decode fails on each
 
@@ -144,7 +144,7 @@ def test_multipart_alternative_prefers_plain_and_keeps_html():
 
 def test_multipart_related_inline_image_is_an_attachment_sniffed_by_content():
     jpeg = make_jpeg(width=64, height=48)
-    raw = crlf(f"""From: a@qq.com
+    raw = crlf("""From: a@qq.com
 Subject: related
 MIME-Version: 1.0
 Content-Type: multipart/related; boundary="r"
