@@ -62,8 +62,18 @@ def check_smtp(config: Config) -> CheckResult:
         return CheckResult("回复发送", False, f"SMTP {smtp.host}:{smtp.port} 连接失败：{err}")
 
 
+def check_rules(config: Config) -> CheckResult:
+    from .rules import load_rules
+    try:
+        rules = load_rules(config.rules_dir)
+    except InboxError as err:
+        return CheckResult("比赛规则", False, str(err))
+    names = "、".join(f"{c.name}（{c.id}）" for c in rules.contests.values())
+    return CheckResult("比赛规则", True, f"{config.rules_dir}：{names}")
+
+
 def run_checks(config: Config) -> list[CheckResult]:
-    results = [CheckResult("配置文件", True, f"{config.path} 有效")]
+    results = [CheckResult("配置文件", True, f"{config.path} 有效"), check_rules(config)]
     results += [check_mailbox(m) for m in config.mailboxes]
     results.append(check_smtp(config))
     return results

@@ -11,16 +11,18 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from .config import Config
 from .errors import InboxError, LockError
 from .ingest import poll_all
+from .pipeline import Context
+from .rules import load_rules
 from .store import Store
 
 log = logging.getLogger(__name__)
 
 
-def poll_job(config: Config) -> None:
+def poll_job(config: Config, context: Context) -> None:
     """One scheduled pass; failures are logged, the scheduler keeps going."""
     store = Store.from_config(config)
     try:
-        results = poll_all(config, store)
+        results = poll_all(config, store, context)
         log.info("pass done: %s", ", ".join(f"{r.mailbox}: new={r.new} known={r.known} errors={r.errors}"
                                             + (f" FAILED ({r.failure})" if r.failure else "") for r in results))
     except LockError as err:
@@ -32,8 +34,9 @@ def poll_job(config: Config) -> None:
 
 
 def build_scheduler(config: Config) -> BlockingScheduler:
+    context = Context.from_config(config, load_rules(config.rules_dir))  # a broken rules file stops start-up
     scheduler = BlockingScheduler(timezone=config.schedule.timezone)
-    scheduler.add_job(poll_job, "interval", args=[config], seconds=config.schedule.poll_every, id="poll",
+    scheduler.add_job(poll_job, "interval", args=[config, context], seconds=config.schedule.poll_every, id="poll",
                       max_instances=1, coalesce=True, next_run_time=datetime.now().astimezone())
     return scheduler
 
