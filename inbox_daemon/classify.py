@@ -35,11 +35,15 @@ def ignore_reason(mail: ParsedMail, rules: RuleSet, own_addresses: tuple[str, ..
     local = mail.sender.partition("@")[0]
     if local in spec.get("bounce_senders", ()) or headers.get("return-path") == "<>":
         return "bounce"
+    envelope = headers.get("return-path", "").strip("<> ").partition("@")[0]
+    if envelope and envelope.startswith(tuple(spec.get("bulk_return_path_prefixes", ()))):
+        return "bulk mail (VERP return path)"
     if headers.get("content-type", "").split(";")[0].strip() in spec.get("bounce_content_types", ()):
         return "bounce (delivery report)"
     subject = normalise(mail.subject).lower()
     for word in spec.get("auto_reply_subjects", ()):
-        if subject.startswith(word.lower()) or f"{word.lower()}:" in subject or f"{word.lower()}：" in subject:
+        word = normalise(word).lower()
+        if subject.startswith(word) or f"{word}:" in subject or f" {word}" in subject:
             return f"auto-reply subject ({word})"
     return None
 
