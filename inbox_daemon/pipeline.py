@@ -131,6 +131,7 @@ def judge_message(store: Store, pk: int, parsed: ParsedMail, probes: list[Probe]
             duplicate_of = earlier["receipt"]
             extra.append(Finding("duplicate_other_sender", rules.severity("duplicate_other_sender"),
                                  rules.message("duplicate_other_sender", None, receipt=earlier["receipt"])))
+    links = large_attachment_links(parsed.text, parsed.html, rules.common)
     if contest_id is None:
         choices = candidates or context.contests_by_mailbox.get(row["mailbox"], ())
         names = "、".join(f"“{rules.contests[c].name}”" for c in choices if c in rules.contests)
@@ -140,7 +141,6 @@ def judge_message(store: Store, pk: int, parsed: ParsedMail, probes: list[Probe]
     else:
         contest = rules.contests[contest_id]
         fields, problems = _fields_for(contest, rules, parsed, probes, store, base)
-        links = large_attachment_links(parsed.text, parsed.html, rules.common)
         verdict = judge(rules, contest, fields, problems, probes, links, received)
     findings = [*verdict.findings, *extra]
     if receipt is None:
@@ -150,7 +150,8 @@ def judge_message(store: Store, pk: int, parsed: ParsedMail, probes: list[Probe]
     staff = store.override_for(receipt)  # a person's decision outlives any re-judging
     return {"outcome": staff["outcome"] if staff else outcome_of(findings), "contest": contest_id, "receipt": receipt,
             "fields": json.dumps(fields, ensure_ascii=False),
-            "rules": json.dumps([f.as_dict() for f in findings], ensure_ascii=False), "duplicate_of": duplicate_of}
+            "rules": json.dumps([f.as_dict() for f in findings], ensure_ascii=False), "duplicate_of": duplicate_of,
+            "links": json.dumps(links, ensure_ascii=False) if links else None}
 
 
 def process(store: Store, pk: int, context: Context, actor: str = "daemon") -> str:

@@ -160,6 +160,8 @@ class Store:
             }, pk="id", foreign_keys=[("message", "messages", "id")])
             db["attachments"].create_index(["message"])
             db["attachments"].create_index(["sha256"])
+        if "links" not in db["messages"].columns_dict:
+            db["messages"].add_column("links", str)  # large-attachment links: url, size, expiry
         if "meta" not in db["attachments"].columns_dict:
             db["attachments"].add_column("meta", str)
         if "receipts" not in db.table_names():

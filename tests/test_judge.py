@@ -180,6 +180,9 @@ def test_attachment_missing_type_and_large_links(desk, clips, photos):
         "进入下载页面：https://mail.qq.com/cgi-bin/ftnExs_download?k=2a64&t=exs_ftn_download&code=9c1e"]))
     assert qq["rule_ids"] == ["large_attachment_link"] and qq["outcome"] == "needs_review"
     assert "286.5M" in qq["rules"] and "2022-09-27 10:12 到期" in qq["rules"]
+    [link] = json.loads(qq["links"])  # kept for the digest, which shows the days left
+    assert link["url"].startswith("https://mail.qq.com/cgi-bin/ftnExs_download?k=2a64")
+    assert (link["size"], link["expires"]) == ("286.5M", "2022-09-27T10:12:00+08:00")
     netease = desk.submit(compose(sender="e@163.com", subject="微视频比赛《夜》", body="", html=(
         "<p>作品名称：夜</p><p>作者姓名：彭涛</p><p>性别：男</p><p>联系电话：13787381234</p><p>工作单位：三一</p>"
         f"<p>简介：{BIO}</p><div>从网易163邮箱发来的超大附件</div>"
