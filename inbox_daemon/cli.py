@@ -101,10 +101,12 @@ def poll(config: Config, once: bool):
         from .daemon import run as run_daemon
         return run_daemon(config)
     from .ingest import poll_all
+    from .send import drain
     store = open_store(config)
     try:
         results = poll_all(config, store)
         pending = len(store.unparsed())
+        sent = drain(store, config.smtp)
     finally:
         store.close()
     failed = False
@@ -114,6 +116,7 @@ def poll(config: Config, once: bool):
             click.echo(f"邮箱 {r.mailbox}：读取失败 —— {r.failure}", err=True)
         else:
             click.echo(f"邮箱 {r.mailbox}：新邮件 {r.new} 封，已登记过 {r.known} 封，解析出错 {r.errors} 封")
+    click.echo(f"回复：发出 {sent.sent} 封，稍后重试 {sent.retried} 封，失败 {sent.failed} 封")
     if failed or pending:
         raise SystemExit(1)
 
@@ -246,6 +249,13 @@ def requeue(config: Config, receipts: tuple[str, ...], outcome: str | None, rule
                                       progress=lambda: progress.advance(task))
     finally:
         store.close()
+    if not dry_run:
+        from .send import drain
+        store = open_store(config)
+        try:
+            drain(store, config.smtp)
+        finally:
+            store.close()
     changed = [c for c in changes if c.changed]
     for c in changed:
         rules_after = "、".join(c.rules_after) or "无"
@@ -270,7 +280,9 @@ def override(config: Config, receipt: str, decision: str | None, note: str):
         raise StaffError("请选择 --accept 或 --reject")
     store = open_store(config)
     try:
-        change = run_override(store, receipt, decision, note)
+        change = run_override(store, receipt, decision, note, context=_context(config))
+        from .send import drain
+        drain(store, config.smtp)
     finally:
         store.close()
     click.echo(f"{receipt}：{change.before} → {change.after}，已记录理由：{note}")

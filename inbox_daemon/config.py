@@ -68,6 +68,10 @@ class SmtpConfig:
     username: str | None = None
     password_env: str | None = None
     outbox_dir: Path | None = None
+    max_attempts: int = 10  # temporary failures before a reply is marked failed
+    daily_limit: int = 5  # replies per address per 24 h, then one notice and silence
+    templates_dir: Path | None = None  # overrides for the package's templates
+    timeout: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -338,7 +342,7 @@ class _Reader:
     def smtp(self, data: dict) -> SmtpConfig:
         t = "smtp"
         self.table(data, t, {"transport", "host", "port", "security", "username", "password_env", "from",
-                             "outbox_dir"})
+                             "outbox_dir", "max_attempts", "daily_limit", "templates_dir", "timeout"})
         transport = self.string(data, t, "transport", "file", choices=("smtp", "file"))
         security = self.string(data, t, "security", "starttls", choices=("tls", "starttls", "none"))
         host = self.string(data, t, "host", required=transport == "smtp")
@@ -352,7 +356,11 @@ class _Reader:
             transport=transport or "file", from_addr=from_addr or "inbox-daemon@localhost", host=host,
             port=port or SECURITY_DEFAULT_PORTS["smtp"][security or "starttls"], security=security or "starttls",
             username=self.string(data, t, "username"), password_env=self.string(data, t, "password_env"),
-            outbox_dir=self.path(data, t, "outbox_dir", "data/outbox"))
+            outbox_dir=self.path(data, t, "outbox_dir", "data/outbox"),
+            max_attempts=self.integer(data, t, "max_attempts", 10, high=100),
+            daily_limit=self.integer(data, t, "daily_limit", 5, high=1000),
+            templates_dir=self.path(data, t, "templates_dir"),
+            timeout=float(self.integer(data, t, "timeout", 30, high=600)))
 
     def schedule(self, data: dict) -> ScheduleConfig:
         t = "schedule"

@@ -13,9 +13,11 @@ from .errors import InboxError, LockError
 from .ingest import poll_all
 from .pipeline import Context
 from .rules import load_rules
+from .send import drain
 from .store import Store
 
 log = logging.getLogger(__name__)
+SEND_EVERY_S = 10  # replies go out within seconds of the pass that queued them
 
 
 def poll_job(config: Config, context: Context) -> None:
@@ -33,11 +35,26 @@ def poll_job(config: Config, context: Context) -> None:
         store.close()
 
 
+def send_job(config: Config) -> None:
+    """Drain due replies; a failure is logged and retried at the next run."""
+    store = Store.from_config(config)
+    try:
+        result = drain(store, config.smtp)
+        if result.sent or result.retried or result.failed:
+            log.info("outbox: sent=%d retried=%d failed=%d", result.sent, result.retried, result.failed)
+    except InboxError as err:
+        log.error("outbox drain failed: %s", err)
+    finally:
+        store.close()
+
+
 def build_scheduler(config: Config) -> BlockingScheduler:
     context = Context.from_config(config, load_rules(config.rules_dir))  # a broken rules file stops start-up
     scheduler = BlockingScheduler(timezone=config.schedule.timezone)
     scheduler.add_job(poll_job, "interval", args=[config, context], seconds=config.schedule.poll_every, id="poll",
                       max_instances=1, coalesce=True, next_run_time=datetime.now().astimezone())
+    scheduler.add_job(send_job, "interval", args=[config], seconds=SEND_EVERY_S, id="send", max_instances=1,
+                      coalesce=True, next_run_time=datetime.now().astimezone())
     return scheduler
 
 

@@ -224,9 +224,10 @@ def large_attachment_links(text: str, html: str, common: Common) -> list[dict]:
     return links
 
 
-def extract_fields(text: str, subject: str, contest: Contest, common: Common) -> dict[str, str]:
-    """Raw values by field name from the new text, then the subject for what the body lacks."""
-    values = labelled_values(new_text(text), contest.fields)
+def extract_fields(text: str, subject: str, contest: Contest, common: Common, base: dict | None = None) -> dict:
+    """Raw values by field name: `base` (an entry being corrected), overridden by what the new text labels,
+    then the subject only for what is still missing (a reply's "Re: 【已收到】…" subject corrects nothing)."""
+    values = {**(base or {}), **labelled_values(new_text(text), contest.fields)}
     for name, value in subject_fields(subject, contest).items():
         values.setdefault(name, value)
     return values

@@ -9,9 +9,12 @@ from __future__ import annotations
 import json
 import logging
 import traceback
-from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, tzinfo
+from email.policy import SMTP as SMTP_POLICY  # CRLF line ends: smtplib sends bytes as they are
 from zoneinfo import ZoneInfo
+
+from jinja2 import Environment
 
 from .classify import ignore_reason, route
 from .extract import (RECEIPT_IN_TEXT, canonical_fields, extract_fields, find_phone, large_attachment_links,
@@ -20,8 +23,9 @@ from .forms import is_form, read_form
 from .judge import Finding, Verdict, judge, outcome_of
 from .parse import ParsedMail, parse_message
 from .probe import Probe, probe_attachments
+from .reply import decide, environment, render, template_data
 from .rules import Contest, RuleSet
-from .store import Store
+from .store import Store, now_iso
 
 log = logging.getLogger(__name__)
 WORK_KINDS = ("video", "image")
@@ -29,17 +33,22 @@ WORK_KINDS = ("video", "image")
 
 @dataclass(frozen=True)
 class Context:
-    """What judging needs besides the message: the rules and each mailbox's contests."""
+    """What judging and replying need besides the message: rules, each mailbox's contests, reply settings."""
 
     rules: RuleSet
     contests_by_mailbox: dict[str, tuple[str, ...]]
     own_addresses: tuple[str, ...] = ()
     timezone: tzinfo = ZoneInfo("Asia/Shanghai")  # receive times are recorded in the contest's time zone
+    from_addr: str = "inbox-daemon@localhost"
+    daily_limit: int = 5
+    templates: Environment = field(default_factory=environment)
 
     @classmethod
     def from_config(cls, config, rules: RuleSet) -> "Context":
-        return cls(rules, {m.name: m.contests for m in config.mailboxes}, (config.smtp.from_addr,),
-                   ZoneInfo(config.schedule.timezone))
+        smtp = config.smtp
+        return cls(rules, {m.name: m.contests for m in config.mailboxes}, (smtp.from_addr,),
+                   ZoneInfo(config.schedule.timezone), smtp.from_addr, smtp.daily_limit,
+                   environment(smtp.templates_dir))
 
 
 def message_record(parsed: ParsedMail) -> dict:
@@ -68,8 +77,7 @@ def probe_from_row(row: dict) -> Probe:
 
 def _fields_for(contest: Contest, rules: RuleSet, parsed: ParsedMail, probes: list[Probe], store: Store,
                 base: dict | None = None) -> tuple[dict, dict]:
-    values = dict(base or {})
-    values.update(extract_fields(parsed.text, parsed.subject, contest, rules.common))
+    values = extract_fields(parsed.text, parsed.subject, contest, rules.common, base)
     for probe in probes:  # the application form wins over the body where it is readable
         if is_form(probe.filename, probe.kind) and not probe.inside:
             values.update(read_form(probe.filename, store.blobs.get("att", probe.sha256), contest.fields))
@@ -105,6 +113,7 @@ def judge_message(store: Store, pk: int, parsed: ParsedMail, probes: list[Probe]
     earlier, relation = _earlier_entry(store, pk, parsed, probes)
     work = [p for p in probes if p.kind in WORK_KINDS]
     receipt, duplicate_of, base, extra, candidates = row["receipt"], None, None, [], ()
+    unchanged = False
     if earlier and relation == "correction" and not work:
         # A reply with corrected details and no new work: merge into the entry, keep its files and receipt.
         contest_id, receipt, base = earlier["contest"], earlier["receipt"], json.loads(earlier["fields"] or "{}")
@@ -148,10 +157,49 @@ def judge_message(store: Store, pk: int, parsed: ParsedMail, probes: list[Probe]
             "unknown_prefix", "DQR")
         receipt = store.allocate_receipt(prefix, received.year)
     staff = store.override_for(receipt)  # a person's decision outlives any re-judging
-    return {"outcome": staff["outcome"] if staff else outcome_of(findings), "contest": contest_id, "receipt": receipt,
+    outcome = staff["outcome"] if staff else outcome_of(findings)
+    if earlier and relation == "correction":
+        unchanged = outcome == earlier["outcome"] and json.loads(earlier["fields"] or "{}") == fields
+    return {"outcome": outcome, "contest": contest_id, "receipt": receipt, "unchanged_correction": unchanged,
+            "probes": probes,  # a correction carries the entry's files forward
             "fields": json.dumps(fields, ensure_ascii=False),
             "rules": json.dumps([f.as_dict() for f in findings], ensure_ascii=False), "duplicate_of": duplicate_of,
             "links": json.dumps(links, ensure_ascii=False) if links else None}
+
+
+def queue_reply(store: Store, pk: int, context: Context, *, unchanged_correction: bool = False,
+                note: str = "") -> dict | None:
+    """Decide and render this message's reply into the outbox, inside the caller's transaction."""
+    message = store.message(pk)
+    previous = store.last_reply(pk)
+    if message["outcome"] in ("ignored", "error") and previous is None:
+        return None
+    since = (datetime.now().astimezone() - timedelta(days=1)).isoformat(timespec="seconds")
+    to = message["reply_to"] or message["sender"]
+    sent_today, noticed = store.replies_since(to or "", since)
+    decision = decide(outcome=message["outcome"], rule_ids=[f["id"] for f in json.loads(message["rules"] or "[]")],
+                      sender=message["sender"] or "", reply_to=message["reply_to"] or "",
+                      own_addresses=context.own_addresses,
+                      previous_outcome=previous["outcome"] if previous else None, sent_today=sent_today,
+                      limit_notice_today=noticed, daily_limit=context.daily_limit,
+                      unchanged_correction=unchanged_correction)
+    row = {"message": pk, "receipt": message["receipt"], "outcome": message["outcome"], "to_addr": decision.to}
+    if decision.kind is None:
+        if previous is not None and previous["outcome"] == message["outcome"]:
+            return None  # a re-judging that changed nothing: the earlier reply stands
+        store.enqueue_reply({**row, "kind": "none", "status": "suppressed", "reason": decision.reason})
+        return None
+    data = template_data(decision.kind, message, store.attachments(pk), context.rules,
+                         before=previous["outcome"] if previous else None, note=note,
+                         daily_limit=context.daily_limit)
+    email = render(context.templates, data, from_addr=context.from_addr, to=decision.to,
+                   in_reply_to=message["message_id"] or "", references=message["references_"] or "",
+                   now=datetime.now().astimezone())
+    store.enqueue_reply({**row, "kind": decision.kind, "subject": str(email["Subject"]),
+                         "message_id": str(email["Message-ID"]), "raw": email.as_bytes(policy=SMTP_POLICY),
+                         "status": "queued",
+                         "next_attempt_at": now_iso()})
+    return data
 
 
 def process(store: Store, pk: int, context: Context, actor: str = "daemon") -> str:
@@ -167,12 +215,14 @@ def process(store: Store, pk: int, context: Context, actor: str = "daemon") -> s
             probes = probe_attachments(parsed.attachments)
         with store.db.atomic():
             verdict = judge_message(store, pk, parsed, probes, context)
-            record = {**message_record(parsed), **{k: v for k, v in verdict.items() if k != "ignored_because"}}
-            store.save_parsed(pk, record, probe_rows(probes))
+            meta = {k: verdict.pop(k) for k in ("ignored_because", "unchanged_correction", "probes") if k in verdict}
+            record = {**message_record(parsed), **verdict}
+            store.save_parsed(pk, record, probe_rows(meta.get("probes", probes)))
+            queue_reply(store, pk, context, unchanged_correction=meta.get("unchanged_correction", False))
             store.log_event(pk, actor, "judged", {"outcome": record["outcome"], "receipt": record["receipt"],
                                                   "rules": [f["id"] for f in json.loads(record["rules"])],
-                                                  **({"ignored": verdict["ignored_because"]}
-                                                     if "ignored_because" in verdict else {})})
+                                                  **({"ignored": meta["ignored_because"]}
+                                                     if "ignored_because" in meta else {})})
     except Exception as err:  # any failure of a bad message is recorded, the pass goes on
         reason = f"{type(err).__name__}: {err}"[:500]
         log.warning("mailbox=%s uid=%s outcome=error reason=%s", row["mailbox"], row["uid"], reason)

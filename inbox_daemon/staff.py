@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 
 from .errors import InboxError
-from .pipeline import Context, process
+from .pipeline import Context, process, queue_reply
 from .store import Store, now_iso
 
 OVERRIDE_OUTCOMES = {"accept": "accepted", "reject": "rejected"}
@@ -88,7 +88,8 @@ def requeue(store: Store, context: Context, pks: list[int], actor: str = "staff"
     return changes
 
 
-def override(store: Store, receipt: str, decision: str, note: str, actor: str = "staff") -> Change:
+def override(store: Store, receipt: str, decision: str, note: str, actor: str = "staff",
+             context: Context | None = None) -> Change:
     """Record a staff decision on an entry; it sticks through later requeues."""
     if decision not in OVERRIDE_OUTCOMES:
         raise InboxError(f"未知的决定 {decision}")
@@ -104,5 +105,7 @@ def override(store: Store, receipt: str, decision: str, note: str, actor: str = 
         store.db["messages"].update(entry["id"], {"outcome": outcome})
         store.log_event(entry["id"], actor, "override", {"before": entry["outcome"], "after": outcome,
                                                          "note": note.strip()})
+        if context is not None and entry["outcome"] != outcome:
+            queue_reply(store, entry["id"], context, note=note.strip())  # tell the sender what changed
     rules = _rule_ids(entry)
     return Change(entry["id"], receipt, entry["outcome"], outcome, rules, rules)

@@ -171,6 +171,16 @@ class Store:
         if "overrides" not in db.table_names():
             db["overrides"].create({"receipt": str, "outcome": str, "note": str, "actor": str, "at": str},
                                    pk="receipt")
+        if "outbox" not in db.table_names():
+            db["outbox"].create({
+                "id": int, "message": int, "receipt": str, "kind": str, "outcome": str, "to_addr": str,
+                "subject": str, "message_id": str, "raw": bytes, "status": str, "reason": str, "attempts": int,
+                "next_attempt_at": str, "last_error": str, "created_at": str, "sent_at": str,
+            }, pk="id", defaults={"attempts": 0})
+            db["outbox"].create_index(["status", "next_attempt_at"])
+            db["outbox"].create_index(["message"])
+            db["outbox"].create_index(["to_addr", "created_at"])
+            db["outbox"].create_index(["message_id"])
         if "events" not in db.table_names():
             db["events"].create({"id": int, "message": int, "at": str, "actor": str, "action": str,
                                  "detail": str}, pk="id")
@@ -308,6 +318,24 @@ class Store:
             if entry:
                 return entry
         return None
+
+    # -- outbox ------------------------------------------------------------------
+
+    def last_reply(self, pk: int) -> dict | None:
+        rows = list(self.db.query("SELECT * FROM outbox WHERE message=? AND kind <> 'limit' "
+                                  "ORDER BY id DESC LIMIT 1", [pk]))
+        return rows[0] if rows else None
+
+    def replies_since(self, to_addr: str, since: str) -> tuple[int, bool]:
+        """(replies queued or sent to this address since `since`, whether a limit notice was among them)."""
+        row = self.db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(kind = 'limit'), 0) FROM outbox WHERE to_addr=? AND created_at>=? "
+            "AND status <> 'suppressed'", [to_addr, since]).fetchone()
+        return row[0], bool(row[1])
+
+    def enqueue_reply(self, row: dict) -> int:
+        with self.db.atomic():
+            return self.db["outbox"].insert({"attempts": 0, "created_at": now_iso(), **row}).last_pk
 
     def override_for(self, receipt: str | None) -> dict | None:
         if not receipt:

@@ -12,7 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from servers import Dovecot, self_signed_cert  # noqa: E402
+from servers import Dovecot, SmtpSink, self_signed_cert  # noqa: E402
 
 from inbox_daemon import media  # noqa: E402
 from inbox_daemon.config import load_config  # noqa: E402
@@ -20,6 +20,7 @@ from inbox_daemon.config import load_config  # noqa: E402
 RULES = Path(__file__).resolve().parents[1] / "rules"
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 PASSWORD_ENV = "TEST_IMAP_PASSWORD"
+SMTP_PASSWORD_ENV = "TEST_SMTP_PASSWORD"
 
 
 @pytest.fixture(scope="session")
@@ -34,6 +35,27 @@ def dovecot():
     yield server
     server.stop()
     shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def tls_cert(tmp_path_factory):
+    return self_signed_cert(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture
+def smtp_sink(tls_cert, monkeypatch):
+    """A fresh aiosmtpd per test (cheap: a thread); the client trusts the test certificate."""
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls_cert[0]))
+    monkeypatch.setenv(SMTP_PASSWORD_ENV, SmtpSink.PASSWORD)
+    sink = SmtpSink(tls_cert)
+    sink.start()
+    yield sink
+    sink.stop()
+
+
+def smtp_section(sink, **extra) -> dict:
+    return {"transport": "smtp", "host": "localhost", "port": sink.port, "security": "starttls",
+            "username": SmtpSink.USER, "password_env": SMTP_PASSWORD_ENV, "from": "robot@contest.example.org", **extra}
 
 
 @pytest.fixture
@@ -51,7 +73,10 @@ def write_config(tmp_path: Path, mailboxes: list[dict], **sections) -> Path:
         lines.append("[[mailboxes]]")
         lines += [f"{key} = {json.dumps(value, ensure_ascii=False)}" for key, value in mailbox.items()]
         lines.append("")
-    lines += ["[smtp]", 'transport = "file"', f'outbox_dir = "{tmp_path}/outbox"', ""]
+    smtp = sections.pop("smtp", None) or {"transport": "file", "outbox_dir": f"{tmp_path}/outbox"}
+    lines.append("[smtp]")
+    lines += [f"{key} = {json.dumps(value, ensure_ascii=False)}" for key, value in smtp.items()]
+    lines.append("")
     for name, values in sections.items():
         lines.append(f"[{name}]")
         lines += [f"{key} = {json.dumps(value, ensure_ascii=False)}" for key, value in values.items()]

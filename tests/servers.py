@@ -189,3 +189,70 @@ class Dovecot:
             if not uids:
                 return []
             return [v[b"BODY[]"] for v in client.fetch(uids, ["BODY.PEEK[]"]).values()]
+
+
+class SmtpSink:
+    """A real aiosmtpd server on loopback: STARTTLS required, AUTH after TLS, messages kept in memory.
+
+    `refuse` maps a recipient to an SMTP reply (e.g. "550 5.1.1 no such user"); `deliver` is called
+    with (recipient, raw bytes) for each accepted message (the loop tests hand mail on to Dovecot).
+    """
+
+    USER, PASSWORD = "robot", "smtp-secret"
+
+    def __init__(self, cert: tuple[Path, Path], delay_rcpt: float = 0.0):
+        import ssl
+
+        self.port = free_port()
+        self.messages: list[tuple[str, list[str], bytes]] = []
+        self.refuse: dict[str, str] = {}
+        self.deliver = None
+        self.delay_rcpt = delay_rcpt
+        self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.context.load_cert_chain(str(cert[0]), str(cert[1]))
+        self.controller = None
+
+    # -- aiosmtpd handler hooks --------------------------------------------------------------
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.delay_rcpt:
+            import asyncio
+            await asyncio.sleep(self.delay_rcpt)
+        if address.lower() in self.refuse:
+            return self.refuse[address.lower()]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.original_content)))
+        if self.deliver:
+            for rcpt in envelope.rcpt_tos:
+                self.deliver(rcpt, bytes(envelope.original_content))
+        return "250 Message accepted for delivery"
+
+    def authenticate(self, server, session, envelope, mechanism, auth_data):
+        from aiosmtpd.smtp import AuthResult, LoginPassword
+
+        ok = isinstance(auth_data, LoginPassword) and auth_data.login.decode() == self.USER \
+            and auth_data.password.decode() == self.PASSWORD
+        return AuthResult(success=ok, handled=False)  # handled=False, or a failing client hangs
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port, server_hostname="localhost",
+                                     tls_context=self.context, require_starttls=True, auth_require_tls=True,
+                                     authenticator=self.authenticate, auth_required=True)
+        self.controller.start()
+
+    def stop(self) -> None:
+        if self.controller:
+            self.controller.stop()
+            self.controller = None
+
+    def bodies(self) -> list:
+        import email
+        import email.policy
+        return [email.message_from_bytes(raw, policy=email.policy.default) for _, _, raw in self.messages]

@@ -81,7 +81,9 @@ def test_jsonl_export_has_exactly_the_public_keys(tmp_path):
     assert set(obj["attachments"][0]) == {"filename", "sha256", "size", "kind", "duration_s", "width", "height"}
     assert datetime.fromisoformat(obj["received_at"]).tzinfo is not None
     assert obj["outcome"] == "rejected" and obj["contest"] == "micro_video" and obj["receipt"] == "WSP-2022-0001"
-    assert obj["fields"] == {"title": "测试"} and obj["reply"] is None
+    assert obj["fields"] == {"title": "测试"} and obj["reply"]["status"] == "sent"  # file transport in this config
+    assert datetime.fromisoformat(obj["reply"]["sent_at"]).tzinfo is not None
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 1
     assert {"id": "field_missing:phone", "severity": "reject",
             "message": "缺少“联系电话”。请直接回复本邮件，写上“联系电话：……”。"} in obj["rules"]
 

@@ -1,0 +1,165 @@
+"""Who gets a reply, of which kind, and what it says: pure decisions plus jinja2 rendering.
+
+Never to ignored mail, our own address, no-reply/daemon senders or invalid
+addresses; at most `daily_limit` replies a day per address, then one notice
+and silence; a re-judged message is answered again only when its outcome
+changed. Every reply carries Auto-Submitted, X-Auto-Response-Suppress and a
+Message-ID of our own domain, so responders stay quiet and we know our own mail.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid, parseaddr
+from pathlib import Path
+
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, StrictUndefined
+
+from .judge import megabytes, minutes
+from .rules import RuleSet
+
+ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+                     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
+UNANSWERABLE = re.compile(r"^(no-?reply|do-?not-?reply|mailer-daemon|postmaster|post_master|mail-daemon|bounces?)"
+                          r"([+._-].*)?$", re.I)
+OUTCOME_LABELS = {"accepted": "已登记", "rejected": "未通过", "needs_review": "待人工审核", "ignored": "不处理"}
+KINDS = ("accepted", "rejected", "needs_review", "duplicate", "contest_unknown", "change", "limit")
+
+
+@dataclass(frozen=True)
+class Decision:
+    kind: str | None  # None: no reply (see reason)
+    to: str | None = None
+    reason: str = ""
+
+
+def valid_address(address: str | None) -> bool:
+    return bool(address) and len(address) <= 254 and ADDRESS.match(address) is not None
+
+
+def reply_target(sender: str, reply_to: str) -> str | None:
+    """Reply-To when present and valid, else From; None when neither is a usable address."""
+    for candidate in (reply_to, sender):
+        address = parseaddr(candidate or "")[1].strip().lower()
+        if valid_address(address):
+            return address
+    return None
+
+
+def decide(*, outcome: str, rule_ids: list[str], sender: str, reply_to: str, own_addresses: tuple[str, ...],
+           previous_outcome: str | None, sent_today: int, limit_notice_today: bool, daily_limit: int,
+           unchanged_correction: bool = False) -> Decision:
+    """The reply a judged message gets, if any."""
+    if outcome in ("ignored", "error"):
+        return Decision(None, reason=f"no reply to {outcome} mail")
+    to = reply_target(sender, reply_to)
+    if to is None:
+        return Decision(None, reason="no valid From/Reply-To address")
+    if to in {a.lower() for a in own_addresses}:
+        return Decision(None, to, "our own address")
+    if UNANSWERABLE.match(to.partition("@")[0]):
+        return Decision(None, to, "automated sender")
+    if previous_outcome is not None:
+        if previous_outcome == outcome:
+            return Decision(None, to, "already answered; outcome unchanged")
+        kind = "change"
+    elif unchanged_correction:
+        return Decision(None, to, "correction changed nothing")
+    elif "duplicate_resubmission" in rule_ids:
+        kind = "duplicate"
+    elif "contest_unknown" in rule_ids:
+        kind = "contest_unknown"
+    else:
+        kind = outcome
+    if sent_today >= daily_limit:
+        if limit_notice_today:
+            return Decision(None, to, f"daily limit of {daily_limit} replies reached")
+        return Decision("limit", to)
+    return Decision(kind, to)
+
+
+def environment(templates_dir: Path | None = None) -> Environment:
+    loaders = [FileSystemLoader(str(templates_dir))] if templates_dir else []
+    loaders.append(PackageLoader("inbox_daemon", "templates"))
+    return Environment(loader=ChoiceLoader(loaders), autoescape=lambda name: bool(name and name.endswith(".html")),
+                       undefined=StrictUndefined, keep_trailing_newline=True)
+
+
+def _file_description(row: dict) -> str:
+    parts = []
+    if row.get("kind") == "video" and row.get("duration_s"):
+        parts.append(f"视频 {minutes(row['duration_s'])}")
+        if row.get("width"):
+            parts.append(f"{row['width']}×{row['height']}")
+    elif row.get("kind") == "image" and row.get("width"):
+        parts.append(f"图片 {row['width']}×{row['height']}")
+    parts.append(megabytes(row.get("size") or 0))
+    return "，".join(parts)
+
+
+def template_data(kind: str, message: dict, attachments: list[dict], rules: RuleSet, *, before: str | None = None,
+                  note: str = "", daily_limit: int = 5) -> dict:
+    """Everything the templates show, from the recorded message."""
+    contest = rules.contests.get(message.get("contest") or "")
+    findings = json.loads(message.get("rules") or "[]")
+    fields = json.loads(message.get("fields") or "{}")
+    labelled = []
+    fill_block = []
+    if contest:
+        for rule in contest.fields:
+            value = fields.get(rule.name)
+            if value not in (None, ""):
+                labelled.append((rule.labels[0], value))
+            if rule.required or value not in (None, ""):
+                fill_block.append((rule.labels[0], "" if value in (None, "") else value))
+    reasons = [f["message"] for f in findings if f["severity"] == "reject"]
+    reviews = [f["message"] for f in findings if f["severity"] == "review"]
+    warnings = [f["message"] for f in findings if f["severity"] == "warn"]
+    name = (message.get("sender_name") or "").strip()
+    return {
+        "kind": kind, "receipt": message.get("receipt") or "", "contest": contest.name if contest else "比赛",
+        "greeting": f"{name}，您好" if name and len(name) <= 20 else "您好",
+        "reasons": reasons if kind in ("rejected", "change") else [], "reviews": reviews, "warnings": warnings,
+        "first_reason": _short(reasons[0]) if reasons else "",
+        "fields": labelled if kind != "rejected" else [],  # a rejection shows them in the block to fill
+        "fill_block": fill_block,
+        "files": [(a["filename"] or "（无名文件）", _file_description(a)) for a in attachments if not a.get("inside")],
+        "deadline": contest.closes.strftime("%Y年%m月%d日 %H:%M") if contest else "",
+        "choices": [c.name for c in rules.contests.values()] if kind == "contest_unknown" else [],
+        "outcome_label": OUTCOME_LABELS.get(message.get("outcome") or "", ""),
+        "before_label": OUTCOME_LABELS.get(before or "", before or ""),
+        "after_label": OUTCOME_LABELS.get(message.get("outcome") or "", ""), "note": note, "limit": daily_limit,
+        "signature": "娄底市“网聚职工正能量 争做中国好网民”主题活动组委会",
+    }
+
+
+def _short(reason: str) -> str:
+    """The first clause of a reason, for the subject line."""
+    return re.split(r"[。，,；]", reason, maxsplit=1)[0][:30]
+
+
+def render(env: Environment, data: dict, *, from_addr: str, to: str, in_reply_to: str, references: str,
+           now: datetime) -> EmailMessage:
+    """A multipart/alternative reply (plain text always, simple HTML) with threading and loop headers."""
+    subject = env.get_template("subject.txt").render(**data).strip()
+    text = env.get_template("body.txt").render(**data)
+    html = env.get_template("body.html").render(subject=subject, **data)
+    message = EmailMessage()
+    message["From"] = from_addr
+    message["To"] = to
+    message["Subject"] = subject
+    message["Date"] = format_datetime(now)
+    message["Message-ID"] = make_msgid(domain=from_addr.rpartition("@")[2] or "localhost")
+    if in_reply_to:
+        message["In-Reply-To"] = in_reply_to
+        message["References"] = " ".join(dict.fromkeys([*references.split(), in_reply_to]))
+    message["Auto-Submitted"] = "auto-replied"
+    message["X-Auto-Response-Suppress"] = "All"
+    message["X-Inbox-Daemon"] = f"{data['kind']} {data['receipt']}".strip()
+    message.set_content(text, charset="utf-8")
+    message.add_alternative(html, subtype="html", charset="utf-8")
+    return message

@@ -1,0 +1,299 @@
+"""Replies through a real aiosmtpd server (STARTTLS + AUTH): kinds, headers, retries, failures, crashes."""
+
+from __future__ import annotations
+
+import mailbox
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from conftest import imap_mailbox, smtp_section, write_config
+
+from inbox_daemon.config import load_config
+from inbox_daemon.ingest import poll_all
+from inbox_daemon.pipeline import Context
+from inbox_daemon.rules import load_rules
+from inbox_daemon.samples import BIO, CST, compose
+from inbox_daemon.send import drain
+from inbox_daemon.staff import override
+from inbox_daemon.store import Store
+
+MP4, JPEG = "video/mp4", "image/jpeg"
+GOOD = ["作品名称：守护", "作者姓名：李娜", "性别：女", "联系电话：13873881234", "工作单位：娄底市中心医院", f"作者及作品简介：{BIO}"]
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "replies"
+
+
+def maildir_config(tmp_path: Path, messages: list[bytes], smtp: dict, **extra):
+    path = tmp_path / "Maildir"
+    box = mailbox.Maildir(path, create=True)
+    for raw in messages:
+        box.add(raw)
+    return load_config(write_config(tmp_path, [{"name": "local", "source": "maildir", "path": str(path),
+                                                "contests": ["micro_video", "photo"]}], smtp=smtp, **extra))
+
+
+def entry(clip: bytes, sender: str, lines=GOOD, subject="微视频比赛《守护》", **kw) -> bytes:
+    return compose(sender=sender, subject=subject, body="\n".join(lines), attachments=[("守护.mp4", clip, MP4)],
+                   received=datetime(2022, 8, 20, 9, 0, tzinfo=CST), **kw)
+
+
+def by_recipient(sink) -> dict[str, list]:
+    found: dict[str, list] = {}
+    for message in sink.bodies():
+        found.setdefault(str(message["To"]), []).append(message)
+    return found
+
+
+def test_each_reply_kind_arrives_threaded_and_marked(tmp_path, smtp_sink, clips, photos):
+    messages = [
+        entry(clips["170"], "a@qq.com", message_id="<accepted@qq.com>"),
+        entry(clips["200"], "b@163.com", lines=GOOD[:3] + GOOD[4:], message_id="<rejected@163.com>"),
+        compose(sender="c@126.com", subject="摄影比赛《大桥》", message_id="<review@126.com>",
+                body="作品名称：大桥\n作者：陈辉\n作者单位：中铁\n联系方式：15173812345\n作品简介：合龙\n拍摄时间：2022-08-30\n拍摄地点：新化",
+                attachments=[("ps.jpg", photos["ps"], JPEG)], received=datetime(2022, 9, 1, tzinfo=CST)),
+        compose(sender="d@sina.com", subject="投稿", body="请问怎么参加？", message_id="<unknown@sina.com>",
+                received=datetime(2022, 8, 21, tzinfo=CST)),
+        compose(sender="e@qq.com", subject="自动回复: 微视频", body="休假", headers={"Auto-Submitted": "auto-replied"}),
+        entry(clips["low"], "noreply@notify.example.com"),
+        entry(clips["310"], "worker@localhost"),  # no usable address to answer
+        entry(clips["290"][:-1], "g@qq.com", headers={"Reply-To": "reply-here@163.com"}),
+    ]
+    config = maildir_config(tmp_path, messages, smtp_section(smtp_sink))
+    store = Store.from_config(config)
+    poll_all(config, store)
+    result = drain(store, config.smtp)
+    # A second message from a@qq.com with the same video: a duplicate, answered with the same receipt.
+    mailbox.Maildir(tmp_path / "Maildir").add(entry(clips["170"], "a@qq.com", subject="再发一次", message_id="<dup@qq.com>"))
+    poll_all(config, store)
+    drain(store, config.smtp)
+
+    assert result.sent == 5
+    mail = by_recipient(smtp_sink)
+    assert set(mail) == {"a@qq.com", "b@163.com", "c@126.com", "d@sina.com", "reply-here@163.com"}
+    accepted, duplicate = mail["a@qq.com"]
+    assert accepted["Subject"] == "【已收到】微视频比赛作品登记成功 回执号 WSP-2022-0001"
+    assert "登记成功" in accepted.get_body(("plain",)).get_content() and "李娜" in accepted.get_body(("plain",)).get_content()
+    assert "视频 2分50秒，1280×720" in accepted.get_body(("plain",)).get_content()
+    assert duplicate["Subject"] == "【重复投稿】此作品此前已收到 回执号 WSP-2022-0001"
+    [rejected] = mail["b@163.com"]
+    assert rejected["Subject"].startswith("【需修改】微视频比赛投稿未通过：缺少“联系电话” 回执号 WSP-2022-")
+    text = rejected.get_body(("plain",)).get_content()
+    assert "缺少“联系电话”" in text and "时长 3分20秒，超过 3分00秒" in text and "\n联系电话：\n" in text
+    assert "截止时间：2022年09月30日 23:59" in text
+    [review] = mail["c@126.com"]
+    assert review["Subject"].startswith("【待审核】") and "Adobe Photoshop" in review.get_body(("plain",)).get_content()
+    [unknown] = mail["d@sina.com"]
+    assert unknown["Subject"].startswith("【请确认】") and "“好工人·向未来”摄影比赛" in unknown.get_body(("plain",)).get_content()
+    for message in smtp_sink.bodies():
+        assert message["Auto-Submitted"] == "auto-replied" and message["X-Auto-Response-Suppress"] == "All"
+        assert message["Message-ID"].endswith("@contest.example.org>")
+        assert message["In-Reply-To"] and message["In-Reply-To"] in message["References"]
+        assert message.get_body(("html",)) is not None and message.get_body(("plain",)) is not None
+        assert message["From"] == "robot@contest.example.org"
+    assert mail["a@qq.com"][0]["In-Reply-To"] == "<accepted@qq.com>"
+    statuses = dict(store.db.execute("SELECT m.sender, o.status FROM outbox o JOIN messages m ON m.id = o.message"))
+    assert statuses["worker@localhost"] == "suppressed"
+    assert "e@qq.com" not in statuses and "noreply@notify.example.com" not in statuses  # ignored: no outbox row
+
+
+def test_override_sends_a_change_reply(tmp_path, smtp_sink, clips):
+    config = maildir_config(tmp_path, [entry(clips["200"], "b@163.com")], smtp_section(smtp_sink))
+    store = Store.from_config(config)
+    poll_all(config, store)
+    drain(store, config.smtp)
+    context = Context.from_config(config, load_rules(config.rules_dir))
+    override(store, "WSP-2022-0001", "accept", "经评委同意，片尾字幕不计入时长", context=context)
+    drain(store, config.smtp)
+    first, change = smtp_sink.bodies()
+    assert change["Subject"] == "【结果更新】回执号 WSP-2022-0001：未通过 → 已登记"
+    assert "经评委同意" in change.get_body(("plain",)).get_content()
+
+
+def test_smtp_down_then_back_delivers_each_reply_exactly_once(tmp_path, smtp_sink, clips):
+    messages = [entry(clips["170"] + bytes(i), f"w{i}@qq.com") for i in range(6)]
+    config = maildir_config(tmp_path, messages, smtp_section(smtp_sink))
+    store = Store.from_config(config)
+    smtp_sink.stop()
+    poll_all(config, store)
+    now = datetime.now().astimezone()
+    for hour in range(4):  # an hour and more of outage: every drain fails, nothing is lost
+        down = drain(store, config.smtp, now=now + timedelta(minutes=20 * hour))
+        assert down.sent == 0 and down.failed == 0
+    assert store.db.execute("SELECT COUNT(*) FROM outbox WHERE status='queued'").fetchone()[0] == 6
+    smtp_sink.start()
+    back = drain(store, config.smtp, now=now + timedelta(hours=3))
+    again = drain(store, config.smtp, now=now + timedelta(hours=6))
+    assert (back.sent, again.sent) == (6, 0)
+    assert sorted(m["To"] for m in smtp_sink.bodies()) == sorted(f"w{i}@qq.com" for i in range(6))
+
+
+def test_a_550_fails_the_reply_without_retries(tmp_path, smtp_sink, clips):
+    smtp_sink.refuse["gone@qq.com"] = "550 5.1.1 <gone@qq.com>: mailbox unavailable"
+    smtp_sink.refuse["busy@qq.com"] = "451 4.3.0 try again later"
+    config = maildir_config(tmp_path, [entry(clips["170"], "gone@qq.com"), entry(clips["low"], "busy@qq.com"),
+                                       entry(clips["290"][:-2], "fine@qq.com")], smtp_section(smtp_sink))
+    store = Store.from_config(config)
+    poll_all(config, store)
+    first = drain(store, config.smtp)
+    later = drain(store, config.smtp, now=datetime.now().astimezone() + timedelta(days=1))
+    rows = {r["to_addr"]: r for r in store.db.query("SELECT to_addr, status, attempts, last_error FROM outbox")}
+    assert (rows["gone@qq.com"]["status"], rows["gone@qq.com"]["attempts"]) == ("failed", 1)
+    assert "550" in rows["gone@qq.com"]["last_error"]
+    assert (rows["busy@qq.com"]["status"], rows["busy@qq.com"]["attempts"]) == ("queued", 2)  # 4xx: retried
+    assert rows["fine@qq.com"]["status"] == "sent"
+    assert (first.sent, first.failed, later.sent) == (1, 1, 0)
+
+
+def test_per_sender_limit_then_one_notice_then_silence(tmp_path, smtp_sink, clips):
+    messages = [entry(clips["170"] + bytes(i), "eager@qq.com", subject=f"微视频比赛 第{i}稿") for i in range(8)]
+    config = maildir_config(tmp_path, messages, smtp_section(smtp_sink, daily_limit=3))
+    store = Store.from_config(config)
+    poll_all(config, store)
+    drain(store, config.smtp)
+    subjects = [m["Subject"] for m in smtp_sink.bodies()]
+    assert len(subjects) == 4 and subjects[-1] == "【提示】今日自动回复次数已达上限"
+    assert store.db.execute("SELECT COUNT(*) FROM outbox WHERE status='suppressed'").fetchone()[0] == 4
+
+
+def test_sigkill_while_sending_sends_no_reply_twice(tmp_path, tls_cert, clips, monkeypatch):
+    """Killed mid-drain three times; the SMTP server is slow before DATA, as real ones are."""
+    from servers import SmtpSink
+
+    sink = SmtpSink(tls_cert, delay_rcpt=0.05)
+    sink.start()
+    try:
+        messages = [entry(clips["170"] + bytes(i), f"k{i}@qq.com") for i in range(30)]
+        config = maildir_config(tmp_path, messages, smtp_section(sink))
+        store = Store.from_config(config)
+        poll_all(config, store)  # judged and queued; the CLI below only sends
+        env = {**os.environ, "SSL_CERT_FILE": str(tls_cert[0]), "TEST_SMTP_PASSWORD": SmtpSink.PASSWORD}
+        command = [sys.executable, "-m", "inbox_daemon", "--config", str(config.path), "poll", "--once"]
+        for target in (5, 12, 20):
+            process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            deadline = time.monotonic() + 60
+            while len(sink.messages) < target and time.monotonic() < deadline and process.poll() is None:
+                time.sleep(0.005)
+            # Half-way into the next message's RCPT: the common case. (Killed in the few milliseconds between
+            # the server's 250 to DATA and our commit, that one reply would go out twice: see send.py.)
+            time.sleep(0.025)
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+        final = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+        assert final.returncode == 0, final.stderr
+    finally:
+        sink.stop()
+    recipients = [to for _, tos, _ in sink.messages for to in tos]
+    assert sorted(recipients) == sorted(f"k{i}@qq.com" for i in range(30))  # each once, none twice
+    assert store.db.execute("SELECT COUNT(*) FROM outbox WHERE status='sent'").fetchone()[0] == 30
+
+
+def test_two_daemons_pointed_at_each_other_exchange_at_most_one_message_each(dovecot, tmp_path, tls_cert,
+                                                                             monkeypatch, clips):
+    """Daemon A answers an entry that came from daemon B's address; B's mailbox gets that reply, and so on."""
+    from servers import SmtpSink
+
+    user_a, password = dovecot.add_user()
+    user_b, _ = dovecot.add_user()
+    addresses = {"a@daemon-a.test": user_a, "b@daemon-b.test": user_b}
+    sink = SmtpSink(tls_cert)
+    sink.deliver = lambda rcpt, raw: dovecot.append(addresses[rcpt.lower()], password, "INBOX", [raw])
+    sink.start()
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls_cert[0]))
+    monkeypatch.setenv("TEST_SMTP_PASSWORD", SmtpSink.PASSWORD)
+    monkeypatch.setenv("TEST_IMAP_PASSWORD", password)
+    try:
+        configs = {}
+        for name, user, address in (("a", user_a, "a@daemon-a.test"), ("b", user_b, "b@daemon-b.test")):
+            directory = tmp_path / name
+            directory.mkdir()
+            configs[name] = load_config(write_config(directory, [imap_mailbox(dovecot, user, name=name)],
+                                                     smtp=smtp_section(sink, **{"from": address})))
+        # B "submits" to A: a message from B's address, like a misdirected reply.
+        dovecot.append(user_a, password, "INBOX", [entry(clips["170"], "b@daemon-b.test")],
+                       when=datetime(2022, 8, 20, tzinfo=CST))
+        for _ in range(4):  # several rounds of both daemons
+            for name in ("a", "b"):
+                store = Store.from_config(configs[name])
+                poll_all(configs[name], store)
+                drain(store, configs[name].smtp)
+    finally:
+        sink.stop()
+    senders = [str(m["From"]) for m in sink.bodies()]
+    assert senders.count("a@daemon-a.test") == 1 and senders.count("b@daemon-b.test") == 0
+    b_store = Store.from_config(configs["b"])
+    assert [r["outcome"] for r in b_store.rows()] == ["ignored"]
+
+
+def test_a_header_stripping_auto_responder_cannot_start_a_loop(tmp_path, tls_cert, monkeypatch, clips):
+    """A responder that answers everything with "Re: <subject>" and no auto headers, straight back to us."""
+    from servers import SmtpSink
+
+    sink = SmtpSink(tls_cert)
+    box = mailbox.Maildir(tmp_path / "Maildir", create=True)
+
+    def respond(rcpt, raw):
+        import email
+        original = email.message_from_bytes(raw)
+        box.add(compose(sender=rcpt, to="robot@contest.example.org", subject=f"Re: {original['Subject']}",
+                        body="我正在休假，稍后回复您。", received=datetime(2022, 8, 21, tzinfo=CST)))
+
+    sink.deliver = respond
+    sink.start()
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls_cert[0]))
+    monkeypatch.setenv("TEST_SMTP_PASSWORD", SmtpSink.PASSWORD)
+    try:
+        box.add(entry(clips["170"], "holiday@qq.com"))
+        mailbox_config = {"name": "local", "source": "maildir", "path": str(tmp_path / "Maildir"), "contests": ["micro_video"]}
+        config = load_config(write_config(tmp_path, [mailbox_config], smtp=smtp_section(sink)))
+        store = Store.from_config(config)
+        for _ in range(6):
+            poll_all(config, store)
+            drain(store, config.smtp)
+    finally:
+        sink.stop()
+    kinds = [str(m["X-Inbox-Daemon"]) for m in sink.bodies()]
+    # Our one confirmation; the responder's "Re:" carried the receipt but changed nothing, so no answer.
+    assert kinds == ["accepted WSP-2022-0001"]
+    assert store.db.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 2
+
+
+def test_rendered_examples_in_docs_are_current(tmp_path, clips, photos):
+    """docs/replies/ holds every reply kind as sent; INBOX_DAEMON_UPDATE_DOCS=1 rewrites them."""
+    import email
+    import email.policy
+
+    messages = [
+        ("accepted", entry(clips["170"], "a@qq.com")),
+        ("rejected", entry(clips["200"], "b@163.com", lines=GOOD[:3] + GOOD[4:])),
+        ("needs_review", compose(sender="c@126.com", sender_name="陈辉", subject="摄影比赛《大桥》",
+                                 body="作品名称：大桥\n作者：陈辉\n作者单位：中铁五局\n联系方式：15173812345\n作品简介：合龙瞬间\n"
+                                      "拍摄时间：2022-08-30\n拍摄地点：新化", attachments=[("大桥.jpg", photos["ps"], JPEG)],
+                                 received=datetime(2022, 9, 1, tzinfo=CST))),
+        ("contest_unknown", compose(sender="d@sina.com", sender_name="何军", subject="投稿", body="请问怎么参加？",
+                                    received=datetime(2022, 8, 21, tzinfo=CST))),
+        ("duplicate", entry(clips["170"], "a@qq.com", subject="再发一次")),
+    ]
+    config = maildir_config(tmp_path, [raw for _, raw in messages], {"transport": "file", "outbox_dir": str(tmp_path / "out")})
+    store = Store.from_config(config)
+    poll_all(config, store)
+    context = Context.from_config(config, load_rules(config.rules_dir))
+    override(store, "WSP-2022-0002", "accept", "评委会同意：片尾字幕不计入时长", context=context)
+    drain(store, config.smtp)
+    rendered = {}
+    for path in sorted((tmp_path / "out").glob("*.eml")):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        kind = message["X-Inbox-Daemon"].split()[0]
+        rendered[f"{kind}.txt"] = f"Subject: {message['Subject']}\n\n{message.get_body(('plain',)).get_content()}"
+        rendered[f"{kind}.html"] = message.get_body(("html",)).get_content()
+    assert {name.split(".")[0] for name in rendered} == {"accepted", "rejected", "needs_review", "contest_unknown",
+                                                         "duplicate", "change"}
+    if os.environ.get("INBOX_DAEMON_UPDATE_DOCS"):
+        DOCS.mkdir(parents=True, exist_ok=True)
+        for name, text in rendered.items():
+            (DOCS / name).write_text(text, encoding="utf-8")
+    for name, text in rendered.items():
+        assert (DOCS / name).read_text(encoding="utf-8") == text, f"docs/replies/{name} is stale"
