@@ -67,8 +67,9 @@ def imap_user(dovecot, monkeypatch):
 
 def write_config(tmp_path: Path, mailboxes: list[dict], **sections) -> Path:
     """A config.toml for one test; mailboxes are dicts of [[mailboxes]] keys."""
+    rules = sections.pop("rules", None) or {"dir": str(RULES)}
     lines = ["[storage]", f'database = "{tmp_path}/data/inbox.db"', f'files = "{tmp_path}/data/files"', "",
-             "[rules]", f'dir = "{RULES}"', ""]
+             "[rules]", f'dir = "{rules["dir"]}"', ""]
     for mailbox in mailboxes:
         lines.append("[[mailboxes]]")
         lines += [f"{key} = {json.dumps(value, ensure_ascii=False)}" for key, value in mailbox.items()]

@@ -200,7 +200,7 @@ class SmtpSink:
 
     USER, PASSWORD = "robot", "smtp-secret"
 
-    def __init__(self, cert: tuple[Path, Path], delay_rcpt: float = 0.0):
+    def __init__(self, cert: tuple[Path, Path], delay_rcpt: float = 0.0, mode: str = "starttls"):
         import ssl
 
         self.port = free_port()
@@ -211,6 +211,7 @@ class SmtpSink:
         self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self.context.load_cert_chain(str(cert[0]), str(cert[1]))
         self.controller = None
+        self.mode = mode  # starttls | tls (implicit, port 465 style) | none (plain, loopback)
 
     # -- aiosmtpd handler hooks --------------------------------------------------------------
 
@@ -242,9 +243,11 @@ class SmtpSink:
     def start(self) -> None:
         from aiosmtpd.controller import Controller
 
+        tls = {"starttls": dict(tls_context=self.context, require_starttls=True, auth_require_tls=True),
+               "tls": dict(ssl_context=self.context, auth_require_tls=False),  # encrypted from the first byte
+               "none": dict(auth_require_tls=False)}[self.mode]
         self.controller = Controller(self, hostname="127.0.0.1", port=self.port, server_hostname="localhost",
-                                     tls_context=self.context, require_starttls=True, auth_require_tls=True,
-                                     authenticator=self.authenticate, auth_required=True)
+                                     authenticator=self.authenticate, auth_required=True, **tls)
         self.controller.start()
 
     def stop(self) -> None:

@@ -11,6 +11,7 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
 from conftest import imap_mailbox, smtp_section, write_config
 
 from inbox_daemon.config import load_config
@@ -297,3 +298,59 @@ def test_rendered_examples_in_docs_are_current(tmp_path, clips, photos):
             (DOCS / name).write_text(text, encoding="utf-8")
     for name, text in rendered.items():
         assert (DOCS / name).read_text(encoding="utf-8") == text, f"docs/replies/{name} is stale"
+
+
+@pytest.mark.parametrize("mode", ["tls", "none"])
+def test_implicit_tls_and_plain_loopback_smtp(tmp_path, tls_cert, monkeypatch, clips, mode):
+    from servers import SmtpSink
+
+    sink = SmtpSink(tls_cert, mode=mode)
+    sink.start()
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls_cert[0]))
+    monkeypatch.setenv("TEST_SMTP_PASSWORD", SmtpSink.PASSWORD)
+    try:
+        config = maildir_config(tmp_path, [entry(clips["170"], "a@qq.com")],
+                                smtp_section(sink, security=mode, host="localhost" if mode == "tls" else "127.0.0.1"))
+        store = Store.from_config(config)
+        poll_all(config, store)
+        assert drain(store, config.smtp).sent == 1
+    finally:
+        sink.stop()
+    assert [str(m["To"]) for m in sink.bodies()] == ["a@qq.com"]
+
+
+def test_wrong_smtp_password_is_retried_not_lost(tmp_path, smtp_sink, clips, monkeypatch):
+    monkeypatch.setenv("TEST_SMTP_PASSWORD", "wrong")
+    config = maildir_config(tmp_path, [entry(clips["170"], "a@qq.com")], smtp_section(smtp_sink))
+    store = Store.from_config(config)
+    poll_all(config, store)
+    result = drain(store, config.smtp)
+    [row] = store.db.query("SELECT status, last_error FROM outbox")
+    assert (result.retried, row["status"]) == (1, "queued") and "登录失败" in row["last_error"]
+    assert smtp_sink.messages == []
+
+
+def test_requeue_after_a_rule_change_tells_the_sender(tmp_path, smtp_sink, clips):
+    import shutil
+
+    from conftest import RULES
+
+    from inbox_daemon.staff import requeue, select_messages
+
+    rules_dir = tmp_path / "rules"
+    shutil.copytree(RULES, rules_dir)
+    config = maildir_config(tmp_path, [entry(clips["200"], "b@163.com")], smtp_section(smtp_sink),
+                            rules={"dir": str(rules_dir)})
+    store = Store.from_config(config)
+    poll_all(config, store)
+    drain(store, config.smtp)
+    path = rules_dir / "micro_video.toml"  # the organizers allow 4 minutes after all
+    path.write_text(path.read_text(encoding="utf-8").replace("max_duration_s = 180", "max_duration_s = 240"),
+                    encoding="utf-8")
+    context = Context.from_config(config, load_rules(rules_dir))
+    [change] = requeue(store, context, select_messages(store, rule="video_too_long"))
+    assert (change.before, change.after) == ("rejected", "accepted")
+    requeue(store, context, select_messages(store, receipts=("WSP-2022-0001",)))  # nothing changes: no mail
+    drain(store, config.smtp)
+    subjects = [str(m["Subject"]) for m in smtp_sink.bodies()]
+    assert len(subjects) == 2 and subjects[1] == "【结果更新】回执号 WSP-2022-0001：未通过 → 已登记"
