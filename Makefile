@@ -17,13 +17,15 @@ $(BIN)/inbox-daemon: pyproject.toml
 setup: $(BIN)/inbox-daemon
 
 system-deps:
-	command -v dovecot >/dev/null && command -v openssl >/dev/null || \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd openssl)
+	command -v dovecot >/dev/null && command -v openssl >/dev/null && command -v chromium >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd openssl \
+	   chromium fonts-noto-cjk)
 
 run: setup
 	$(BIN)/inbox-daemon samples
 	$(BIN)/inbox-daemon poll --once
 	$(BIN)/inbox-daemon list
+	$(BIN)/inbox-daemon digest --date 2022-09-26
 
 test: setup system-deps
 	$(BIN)/python -m pytest

@@ -122,25 +122,40 @@ def poll(config: Config, once: bool):
 
 
 @main.command()
-@click.option("--format", "fmt", type=click.Choice(["jsonl"]), default="jsonl", show_default=True)
-@click.option("--contest", default=None, help="只导出某个比赛")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "xlsx"]), default="jsonl", show_default=True)
+@click.option("--contest", default=None, help="只导出某个比赛（如 reading_team）")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
               help="输出文件（默认标准输出）")
 @with_config
 def export(config: Config, fmt: str, contest: str | None, output: str | None):
-    """导出登记的邮件（JSONL：每封邮件一行）。
+    """导出：jsonl 每封邮件一行；csv/xlsx 每个作品一行（阅读类按通知附件表的列）。
 
-    Example: inbox-daemon export --format jsonl -o entries.jsonl
+    Example: inbox-daemon export --format xlsx --contest reading_team -o 阅读团队.xlsx
     """
     from .export import write_jsonl
+    from .rules import load_rules
+    from .tables import write_csv, xlsx_bytes
+    rules = load_rules(config.rules_dir)
+    if contest and contest not in rules.contests:
+        raise StaffError(f"未知的比赛 {contest}（可选：{'、'.join(rules.contests)}）")
     store = open_store(config)
     try:
-        if output:
-            with open(output, "w", encoding="utf-8") as out:
-                count = write_jsonl(store, out, contest)
-            click.echo(f"已导出 {count} 条到 {output}", err=True)
+        if fmt == "xlsx":
+            data, count = xlsx_bytes(store, rules, contest)
+            if output:
+                Path(output).write_bytes(data)
+            else:
+                click.get_binary_stream("stdout").write(data)
         else:
-            write_jsonl(store, click.get_text_stream("stdout"), contest)
+            writer = write_jsonl if fmt == "jsonl" else (lambda st, out, c: write_csv(st, rules, c, out))
+            if output:
+                with open(output, "w", encoding="utf-8", newline="") as out:
+                    count = writer(store, out, contest)
+            else:
+                count = writer(store, click.get_text_stream("stdout"), contest)
+        if output:
+            unit = "条" if fmt == "jsonl" else "个作品"
+            click.echo(f"已导出 {count} {unit}到 {output}", err=True)
     finally:
         store.close()
 
@@ -286,6 +301,38 @@ def override(config: Config, receipt: str, decision: str | None, note: str):
     finally:
         store.close()
     click.echo(f"{receipt}：{change.before} → {change.after}，已记录理由：{note}")
+
+
+@main.command()
+@click.option("--date", "day", default=None, help="日报日期 YYYY-MM-DD（默认今天）")
+@click.option("--no-send", is_flag=True, help="只生成网页，不发邮件")
+@with_config
+def digest(config: Config, day: str | None, no_send: bool):
+    """生成（并发送）一份投稿日报：reports/YYYY-MM-DD.html。
+
+    Example: inbox-daemon digest --date 2022-09-30 --no-send
+    """
+    from datetime import date, datetime
+    from zoneinfo import ZoneInfo
+
+    from .digest import write_digest
+    from .rules import load_rules
+    from .send import drain
+    try:
+        when = date.fromisoformat(day) if day else datetime.now(ZoneInfo(config.schedule.timezone)).date()
+    except ValueError as err:
+        raise StaffError(f"日期格式应为 YYYY-MM-DD：{day}") from err
+    store = open_store(config)
+    try:
+        path, outbox_id = write_digest(config, store, load_rules(config.rules_dir), when, send=not no_send)
+        if outbox_id:
+            drain(store, config.smtp)
+            status = store.db.execute("SELECT status FROM outbox WHERE id=?", [outbox_id]).fetchone()[0]
+            click.echo(f"日报已生成：{path}；邮件（{', '.join(config.digest.to)}）：{status}")
+        else:
+            click.echo(f"日报已生成：{path}")
+    finally:
+        store.close()
 
 
 @main.command()

@@ -7,6 +7,7 @@ import signal
 from datetime import datetime
 
 from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
 
 from .config import Config
 from .errors import InboxError, LockError
@@ -48,6 +49,23 @@ def send_job(config: Config) -> None:
         store.close()
 
 
+def digest_job(config: Config) -> None:
+    """The nightly digest for today (contest time zone), saved and mailed."""
+    from zoneinfo import ZoneInfo
+
+    from .digest import write_digest
+    store = Store.from_config(config)
+    try:
+        day = datetime.now(ZoneInfo(config.schedule.timezone)).date()
+        path, _ = write_digest(config, store, load_rules(config.rules_dir), day)
+        drain(store, config.smtp)
+        log.info("digest written: %s", path)
+    except InboxError as err:
+        log.error("digest failed: %s", err)
+    finally:
+        store.close()
+
+
 def build_scheduler(config: Config) -> BlockingScheduler:
     context = Context.from_config(config, load_rules(config.rules_dir))  # a broken rules file stops start-up
     scheduler = BlockingScheduler(timezone=config.schedule.timezone)
@@ -55,6 +73,9 @@ def build_scheduler(config: Config) -> BlockingScheduler:
                       max_instances=1, coalesce=True, next_run_time=datetime.now().astimezone())
     scheduler.add_job(send_job, "interval", args=[config], seconds=SEND_EVERY_S, id="send", max_instances=1,
                       coalesce=True, next_run_time=datetime.now().astimezone())
+    hour, minute = (int(part) for part in config.schedule.digest_at.split(":"))
+    scheduler.add_job(digest_job, CronTrigger(hour=hour, minute=minute, timezone=config.schedule.timezone),
+                      args=[config], id="digest", max_instances=1, coalesce=True, misfire_grace_time=3600)
     return scheduler
 
 

@@ -76,6 +76,7 @@ class Common:
     gender: dict[str, tuple[str, ...]]
     large_attachment: dict
     receipts: dict
+    units: dict
     bio: dict[str, int]
     severities: dict[str, str]
     messages: dict[str, str]
@@ -108,8 +109,8 @@ _FIELD_KEYS = {"labels": list, "required": bool, "kind": str, "unless": str, "ch
 _VIDEO_KEYS = {"count": int, "max_duration_s": (int, float), "min_short_side": int}
 _PHOTO_KEYS = {"format": str, "min_bytes": int, "set_min": int, "edited_software": list}
 _FORM_KEYS = {"name": str, "formats": list}
-_COMMON_KEYS = {"ignore": dict, "gender": dict, "large_attachment": dict, "receipts": dict, "bio": dict,
-                "severities": dict, "messages": dict}
+_COMMON_KEYS = {"ignore": dict, "gender": dict, "large_attachment": dict, "receipts": dict, "units": dict,
+                "bio": dict, "severities": dict, "messages": dict}
 
 
 class _Checker:
@@ -204,7 +205,7 @@ def load_rules(rules_dir: str | Path) -> RuleSet:
         raise ConfigError(f"规则目录缺少 common.toml / rules dir lacks common.toml: {rules_dir}")
     problems: list[str] = []
     checker = _Checker(common_path)
-    data = checker.table(_read(common_path), _COMMON_KEYS, "", tuple(_COMMON_KEYS))
+    data = checker.table(_read(common_path), _COMMON_KEYS, "", ("ignore", "gender", "severities", "messages"))
     for rule, severity in data.get("severities", {}).items():
         if severity not in SEVERITIES:
             checker.fail(f"severities.{rule}", f"取值必须是 {'、'.join(SEVERITIES)}", f"must be one of {SEVERITIES}")
@@ -214,7 +215,7 @@ def load_rules(rules_dir: str | Path) -> RuleSet:
     common = Common(ignore=data.get("ignore", {}),
                     gender={k: tuple(str(v).lower() for v in vs) for k, vs in data.get("gender", {}).items()},
                     large_attachment=data.get("large_attachment", {}), receipts=data.get("receipts", {}),
-                    bio=data.get("bio", {}),
+                    units=data.get("units", {}), bio=data.get("bio", {}),
                     severities=data.get("severities", {}), messages=data.get("messages", {}))
     contests = {}
     for path in sorted(rules_dir.glob("*.toml")):

@@ -106,7 +106,7 @@ class SmtpTransport:
             if self.client is None:
                 self.client = self._connect()
             try:
-                self.client.sendmail(from_addr, [to], raw)
+                self.client.sendmail(from_addr, [a.strip() for a in to.split(",") if a.strip()], raw)
                 return
             except smtplib.SMTPServerDisconnected as err:
                 self.client = None

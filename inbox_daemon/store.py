@@ -304,6 +304,14 @@ class Store:
             "AND (duplicate_of IS NULL OR duplicate_of <> receipt) ORDER BY id DESC LIMIT 1", [receipt]))
         return rows[0] if rows else None
 
+    def entries(self, contest: str | None = None) -> list[dict]:
+        """Every entry in its current state (one row per receipt), oldest receipt first."""
+        where, params = ("AND contest = ?", [contest]) if contest else ("", [])
+        return list(self.db.query(
+            "SELECT * FROM messages WHERE id IN (SELECT MAX(id) FROM messages WHERE receipt IS NOT NULL "
+            "AND outcome IN ('accepted','rejected','needs_review') AND (duplicate_of IS NULL OR duplicate_of <> receipt) "
+            f"GROUP BY receipt) {where} ORDER BY receipt", params))
+
     def entry_with_files(self, sha256s: list[str], exclude: int) -> dict | None:
         """The latest entry holding any of these work files."""
         if not sha256s:

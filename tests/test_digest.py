@@ -1,0 +1,214 @@
+"""The digest and the spreadsheets, built from a register of a few hundred mixed entries."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import io
+import json
+import random
+import shutil
+import subprocess
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from conftest import RULES, write_config
+
+from inbox_daemon import media
+from inbox_daemon.config import load_config
+from inbox_daemon.digest import build_digest, mask_phone, write_digest
+from inbox_daemon.pipeline import Context, process
+from inbox_daemon.rules import load_rules
+from inbox_daemon.samples import BIO, CST, PUBLICITY, compose
+from inbox_daemon.store import RawMessage, Store
+from inbox_daemon.tables import xlsx_bytes
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+TZ = ZoneInfo("Asia/Shanghai")
+DAY = date(2022, 9, 12)
+UNITS = ["双峰县人民医院", "新化县总工会", "涟源市钢铁厂", "娄星区教育局", "冷水江市锑矿", "娄底市图书馆"]
+
+
+@pytest.fixture(scope="module")
+def register(tmp_path_factory, clips):
+    """About 300 messages over four weeks: every outcome, several contests, a hostile subject."""
+    root = tmp_path_factory.mktemp("register")
+    config = load_config(write_config(root, [{"name": "box", "source": "maildir", "path": str(root / "Maildir"),
+                                              "contests": ["micro_video", "photo", "bookhouse"]}],
+                                      digest={"to": ["organizers@example.org"], "reports_dir": str(root / "reports")}))
+    store = Store.from_config(config)
+    rules = load_rules(RULES)
+    context = Context.from_config(config, rules)
+    rng = random.Random(16)
+    small = media.make_jpeg(width=300, height=200, seed=3)
+    big = media.make_jpeg(size=2_050_000, seed=4)
+    for i in range(300):
+        day = date.fromordinal(date(2022, 8, 16).toordinal() + i % 28)
+        received = datetime(day.year, day.month, day.day, 8 + i % 12, i % 60, tzinfo=CST)
+        unit = UNITS[i % len(UNITS)]
+        kind = rng.choice(["video", "video", "photo", "photo", "junk", "unknown", "bookhouse"])
+        sender = f"worker{i}@qq.com"
+        if kind == "video":
+            phone = "" if i % 4 == 0 else f"联系电话：138{i:08d}"
+            raw = compose(sender=sender, subject=f"微视频比赛《作品{i}》", received=received,
+                          body=f"作品名称：作品{i}\n作者姓名：职工{i}\n性别：男\n{phone}\n工作单位：{unit}\n赛道：榜样奋斗者\n简介：{BIO}",
+                          attachments=[(f"v{i}.mp4", clips["170" if i % 3 else "200"] + i.to_bytes(2, "big"), "video/mp4")])
+        elif kind == "photo":
+            photo = big if i % 2 else small
+            raw = compose(sender=sender, to=PUBLICITY, subject="摄影比赛", received=received,
+                          body=f"作品名称：照片{i}\n作者：职工{i}\n作者单位：{unit}\n联系方式：139{i:08d}\n作品简介：车间\n"
+                               "拍摄时间：2022-08-01\n拍摄地点：娄底",
+                          attachments=[(f"p{i}.jpg", photo + i.to_bytes(2, "big"), "image/jpeg")])
+        elif kind == "junk":
+            raw = compose(sender=f"mailer-daemon@mx{i}.example.com", subject="Undeliverable: 微视频", received=received,
+                          body="delivery failed")
+        elif kind == "unknown":
+            raw = compose(sender=sender, subject="你好", body="请问如何报名？", received=received)
+        else:
+            raw = compose(sender=sender, subject="最美职工书屋申报", body=f"申报单位：{unit}", received=received,
+                          attachments=[("附件3.docx", media.make_docx("申报表", [["职工书屋名称", f"书屋{i}"]]),
+                                        "application/vnd.openxmlformats-officedocument.wordprocessingml.document")])
+        pk, _ = store.record_raw(RawMessage("box", "INBOX", 1, str(i), raw, received))
+        process(store, pk, context)
+    hostile = compose(sender="x@qq.com", subject="<script>alert(1)</script>", received=datetime(2022, 9, 12, 9, tzinfo=CST),
+                      body="作品名称：夜班<script>alert(1)</script>\n作者姓名：<b>坏人</b>\n性别：男\n联系电话：13800001111\n工作单位：娄星区\n"
+                           f"简介：{BIO}", attachments=[('"><img src=x onerror=alert(2)>.mp4', clips["low"], "video/mp4")])
+    pk, _ = store.record_raw(RawMessage("box", "INBOX", 1, "hostile", hostile, datetime(2022, 9, 12, 9, tzinfo=CST)))
+    process(store, pk, context)
+    return config, store, rules
+
+
+def test_digest_numbers_match_the_register(register):
+    config, store, rules = register
+    digest = build_digest(store, rules, DAY, TZ)
+    entries = store.entries()
+    first = {r["receipt"]: r["first"][:10] for r in store.db.query(
+        "SELECT receipt, MIN(received_at) AS first FROM messages WHERE receipt IS NOT NULL GROUP BY receipt")}
+    todays = [e for e in entries if first[e["receipt"]] == DAY.isoformat()]
+    to_date = [e for e in entries if first[e["receipt"]] <= DAY.isoformat()]
+    assert len(digest.new_entries) == len(todays) > 0
+    assert digest.totals["today_received"] == len(todays)
+    assert digest.totals["total_received"] == len(to_date)
+    for outcome in ("accepted", "rejected", "needs_review"):
+        assert digest.totals[f"total_{outcome}"] == sum(e["outcome"] == outcome for e in to_date)
+    assert len(digest.review_queue) == sum(e["outcome"] == "needs_review" for e in to_date)
+    assert [r["received"] for r in digest.review_queue] == sorted(r["received"] for r in digest.review_queue)
+    rejected = dict(digest.rejections)
+    expected = sum(1 for e in to_date if e["outcome"] == "rejected"
+                   and any(f["id"] == "video_too_long" for f in json.loads(e["rules"])))
+    assert rejected["video_too_long"] == expected > 0
+    assert sum(n for _, n in digest.unions) == len(to_date)
+    ignored = store.db.execute("SELECT COUNT(*) FROM messages WHERE outcome='ignored' AND substr(received_at,1,10)<=?",
+                               [DAY.isoformat()]).fetchone()[0]
+    assert digest.ignored_total == ignored > 0
+    assert sum(count for _, count in digest.per_day) == len(to_date)
+    assert {x["contest"]: x["left"] for x in digest.deadlines}["微视频比赛"] == 18
+
+
+def test_digest_page_is_escaped_masked_and_self_contained(register):
+    config, store, rules = register
+    path, _ = write_digest(config, store, rules, DAY, send=False)
+    html = path.read_text(encoding="utf-8")
+    assert "<script>alert(1)</script>" not in html
+    assert "夜班&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<img src=x" not in html and "&lt;b&gt;坏人&lt;/b&gt;" in html
+    assert "13800001111" not in html and "138****1111" in html
+    assert BIO[:20] not in html  # no bios in the digest
+    assert "http://" not in html.replace("http://www.w3.org/2000/svg", "") and "https://" not in html
+    assert "data:image/jpeg;base64," in html  # photo thumbnails inline
+    assert "<svg" in html and "inbox-daemon override" in html
+
+
+def test_digest_email_is_well_formed_with_both_parts(register):
+    config, store, rules = register
+    _, outbox_id = write_digest(config, store, rules, DAY)
+    [row] = store.db.query("SELECT raw, to_addr, kind FROM outbox WHERE id=?", [outbox_id])
+    message = email.message_from_bytes(row["raw"], policy=email.policy.default)
+    assert (row["kind"], str(message["To"])) == ("digest", "organizers@example.org")
+    assert message["Subject"].startswith("【投稿日报】2022-09-12 今日新增")
+    assert message.get_body(("plain",)).get_content().startswith("投稿日报 2022-09-12")
+    assert "<svg" in message.get_body(("html",)).get_content()
+    assert b"\r\n" in row["raw"] and b"\n\n" not in row["raw"].replace(b"\r\n", b"")
+
+
+def test_a_day_without_mail_still_gets_a_digest(register, tmp_path):
+    config, store, rules = register
+    digest = build_digest(store, rules, date(2022, 10, 30), TZ)
+    assert digest.new_entries == [] and digest.totals["total_received"] > 0
+    empty = Store(tmp_path / "empty.db", tmp_path / "files")
+    path, _ = write_digest(config, empty, rules, date(2022, 8, 1), send=False)
+    assert "今日没有收到新的投稿" in path.read_text(encoding="utf-8")
+
+
+def test_mask_phone():
+    assert mask_phone("18973859908") == "189****9908"
+    assert mask_phone("0738-8313015") == "0738-****015"
+    assert mask_phone(None) == ""
+
+
+def test_xlsx_export_reads_back_equal_to_the_register(register):
+    from openpyxl import load_workbook
+
+    _, store, rules = register
+    data, count = xlsx_bytes(store, rules, "micro_video")
+    sheet = load_workbook(io.BytesIO(data)).active
+    rows = list(sheet.iter_rows(values_only=True))
+    header = list(rows[0])
+    assert header[:3] == ["序号", "作品名称", "作者姓名"] and header[-4:] == ["回执号", "审核结果", "收到时间", "发件人"]
+    assert sheet.freeze_panes == "A2"
+    entries = {e["receipt"]: e for e in store.entries("micro_video")}
+    assert count == len(rows) - 1 == len(entries)
+    for row in rows[1:]:
+        record = dict(zip(header, row, strict=True))
+        entry = entries[record["回执号"]]
+        fields = json.loads(entry["fields"])
+        assert record["作品名称"] == fields.get("title") and (record["联系电话"] or "") == fields.get("phone", "")
+        assert record["审核结果"] == {"accepted": "已登记", "rejected": "未通过", "needs_review": "待人工审核"}[entry["outcome"]]
+
+
+def test_annex_layouts_for_reading_contests(tmp_path):
+    from openpyxl import load_workbook
+
+    rules = load_rules(RULES)
+    store = Store(tmp_path / "db", tmp_path / "files")
+    data, _ = xlsx_bytes(store, rules, "reading_team")
+    header = [c.value for c in load_workbook(io.BytesIO(data)).active[1]]
+    assert header[:11] == ["序号", "团队名称", "所在单位", "团队人数", "成立时间", "湘工惠/风芒/新娄底 APP 账号", "作品上传时间",
+                           "活动开展频次", "成立以来开展活动场次", "负责人姓名、职务及联系电话", "回执号"]
+    data, _ = xlsx_bytes(store, rules, "reading_promoter")
+    header = [c.value for c in load_workbook(io.BytesIO(data)).active[1]]
+    assert header[:7] == ["序号", "姓名", "所在单位及职务", "湘工惠/风芒/新娄底 APP 账号", "作品上传时间", "联系电话", "备注"]
+
+
+def test_csv_export_opens_in_excel(register, tmp_path):
+    from conftest import run_cli
+
+    config, store, _ = register
+    out = tmp_path / "photo.csv"
+    result = run_cli("--config", str(config.path), "export", "--format", "csv", "--contest", "photo", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    raw = out.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf") and "作品名称".encode() in raw.splitlines()[0]
+    assert len(raw.splitlines()) == 1 + len(store.entries("photo"))
+
+
+def test_digest_renders_in_headless_chromium(register, tmp_path):
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("chromium is not installed (make test installs it)")
+    config, store, rules = register
+    path, _ = write_digest(config, store, rules, DAY, send=False)
+    shot = tmp_path / "digest.png"
+    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    f"--user-data-dir={tmp_path / 'profile'}", "--hide-scrollbars", "--window-size=1200,2400",
+                    f"--screenshot={shot}", path.as_uri()], check=True, capture_output=True, timeout=120)
+    from PIL import Image
+    with Image.open(shot) as image:
+        assert image.size == (1200, 2400)
+        colours = image.convert("RGB").getcolors(maxcolors=1 << 20) or []
+        assert len(colours) > 50  # text, tables, the chart: not a blank page
+    if __import__("os").environ.get("INBOX_DAEMON_UPDATE_DOCS"):
+        shutil.copy(shot, DOCS / "digest.png")
