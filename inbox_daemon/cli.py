@@ -178,19 +178,29 @@ def list_(config: Config, outcome: str | None, contest: str | None):
     if contest:
         clauses.append("contest = ?")
         params.append(contest)
+    from .rules import load_rules
+    names = {cid: c.name for cid, c in load_rules(config.rules_dir).contests.items()}
+    labels = {"accepted": "[green]已登记[/]", "rejected": "[red]未通过[/]", "needs_review": "[yellow]待审核[/]",
+              "ignored": "[dim]忽略[/]", "error": "[red]出错[/]", "received": "已收到"}
     store = open_store(config)
     try:
-        table = Table("编号", "回执号", "收到时间", "发件人", "主题", "比赛", "结果")
+        table = Table("回执号/编号", "收到时间", "发件人", "作品/主题", "比赛", "结果", box=None, pad_edge=False)
         count = 0
         for row in store.rows(" AND ".join(clauses), params):
             count += 1
-            table.add_row(str(row["id"]), row["receipt"] or "—", (row["received_at"] or "")[:16].replace("T", " "),
-                          row["sender"] or "", (row["subject"] or "")[:40], row["contest"] or "—",
-                          row["outcome"] or "")
+            title = json.loads(row["fields"] or "{}").get("title") or row["subject"] or ""
+            table.add_row(row["receipt"] or f"#{row['id']}", (row["received_at"] or "")[5:16].replace("T", " "),
+                          row["sender"] or "", title, names.get(row["contest"], "—"), labels.get(row["outcome"], ""))
+        for column in table.columns:
+            column.no_wrap, column.overflow = True, "ellipsis"
+        table.columns[2].max_width, table.columns[3].max_width, table.columns[4].max_width = 16, 14, 10
+        table.columns[0].min_width, table.columns[1].min_width, table.columns[5].min_width = 13, 11, 6
     finally:
         store.close()
     console = Console()
     console.print(table) if count else console.print("没有符合条件的邮件。")
+    if count:
+        console.print(f"共 {count} 封")
 
 
 @main.command()

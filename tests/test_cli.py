@@ -156,7 +156,8 @@ def test_show_and_list_speak_chinese(tmp_path):
                                           "contests": ["photo"]}]))
     run_cli("--config", config, "poll", "--once")
     listed = run_cli("--config", config, "list", env={"COLUMNS": "200"})
-    assert "摄影比赛《炉火》" in listed.stdout and "收到时间" in listed.stdout
+    assert "炉火" in listed.stdout and "收到时间" in listed.stdout and "共 1 封" in listed.stdout
+    assert "未通过" in listed.stdout  # no photo attached: attachment_missing
     shown = run_cli("--config", config, "show", "1")
     assert "sender_name: 王堃" in shown.stdout and "作品名称：炉火" in shown.stdout
     missing = run_cli("--config", config, "show", "WSP-2022-9999")
