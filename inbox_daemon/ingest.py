@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Iterator
 
 from .config import Config, MailboxConfig
-from .errors import FetchError, LockError
+from .errors import FetchError, LockError, StoreError
 from .pipeline import Context, process
 from .rules import load_rules
 from .source import Source, open_source
@@ -128,4 +128,7 @@ def poll_all(config: Config, store: Store, context: Context | None = None) -> li
             except FetchError as err:
                 log.error("mailbox=%s pass failed: %s", mailbox.name, err)
                 results.append(PassResult(mailbox.name, failure=str(err)))
+            except StoreError as err:  # the store cannot take mail: stop, leave everything on the servers
+                log.error("store failure, pass stopped, mail left on the server: %s", err)
+                raise
     return results

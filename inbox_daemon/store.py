@@ -96,7 +96,7 @@ class BlobStore:
 
 
 def _describe_os_error(err: OSError, path: Path) -> str:
-    if err.errno == errno.ENOSPC:
+    if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
         return f"磁盘已满，无法写入 {path} / disk full writing {path}"
     if err.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
         return f"存储目录不可写 {path} / store is not writable: {path} ({err.strerror})"

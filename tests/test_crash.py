@@ -64,3 +64,32 @@ def test_sigkill_during_passes_loses_and_duplicates_nothing(dovecot, imap_user, 
     stored_hashes = {row["raw_sha256"] for row in store.db.query("SELECT raw_sha256 FROM messages")}
     assert stored_hashes == on_server
     assert all(store.blobs.verify("raw", sha) for sha in stored_hashes)
+
+
+def test_a_full_disk_stops_the_pass_and_leaves_mail_on_the_server(dovecot, imap_user, tmp_path):
+    """The daemon runs with a 3 MB file-size limit (EFBIG, as on a full disk): it must not mark mail done."""
+    import resource
+
+    user, password = imap_user
+    small = [compose(sender=f"s{i}@qq.com", subject=f"摄影 {i}", body="作品名称：小") for i in range(2)]
+    big = compose(sender="big@qq.com", subject="微视频", body="作品名称：大",
+                  attachments=[("big.mp4", os.urandom(4 * 1024 * 1024), "video/mp4")])
+    dovecot.append(user, password, "INBOX", small + [big])
+    path = write_config(tmp_path, [imap_mailbox(dovecot, user, done_folder="Done")])
+    command = [sys.executable, "-m", "inbox_daemon", "--config", str(path), "poll", "--once"]
+    env = {**os.environ, PASSWORD_ENV: password}
+
+    def limit_file_size():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # get EFBIG from write() instead of being killed
+        resource.setrlimit(resource.RLIMIT_FSIZE, (3 * 1024 * 1024, 3 * 1024 * 1024))
+
+    full = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, preexec_fn=limit_file_size)
+    assert full.returncode == 1
+    assert "磁盘已满" in full.stderr
+    assert dovecot.count(user, password, "INBOX") == 3  # the batch stopped before "done": all still there
+    store = Store.from_config(load_config(path))
+    assert store.db.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 2  # the two that fitted are kept
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert store.db.execute("SELECT COUNT(*), COUNT(DISTINCT raw_sha256) FROM messages").fetchone() == (3, 3)
+    assert dovecot.count(user, password, "INBOX") == 0 and dovecot.count(user, password, "Done") == 3
