@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -76,28 +77,41 @@ def poll_mailbox(store: Store, mailbox: MailboxConfig, context: Context, source:
         known = store.known_uids(mailbox.name, folder, validity, listed)
         new = [uid for uid in listed if uid not in known]
         resync = bool(new) and store.other_validities(mailbox.name, folder, validity)
-        for start in range(0, len(new), mailbox.batch_size):
-            batch = new[start:start + mailbox.batch_size]
-            if resync:
-                batch = _match_resync(store, src, batch, result)
-            for raw in src.fetch(batch):
-                result.fetched += 1
-                pk, is_new = store.record_raw(replace(raw, received_at=raw.received_at.astimezone(context.timezone)))
-                if is_new:
-                    result.new += 1
-                    outcome = process(store, pk, context)
-                    result.outcomes[outcome] = result.outcomes.get(outcome, 0) + 1
-                    result.errors += outcome == "error"
-                else:
-                    result.known += 1
-                    log.info("mailbox=%s uid=%s outcome=known message=%s", mailbox.name, raw.uid, pk)
-            listed_batch = new[start:start + mailbox.batch_size]
-            stored = store.known_uids(mailbox.name, folder, validity, listed_batch)
-            committed = [u for u in listed_batch if u in stored]
-            src.mark_done(committed)
-            store.mark_done(mailbox.name, folder, validity, committed)
-            if validity and committed:
-                store.set_highest_uid(mailbox.name, folder, validity, max(int(u) for u in committed))
+        batches = [new[start:start + mailbox.batch_size] for start in range(0, len(new), mailbox.batch_size)]
+        # Pipelined: the next batch downloads in a thread while this one is stored and judged. The
+        # connection is used by one thread at a time: the main thread talks to the server (re-sync
+        # matching, "done") only when no fetch is in flight.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"fetch-{mailbox.name}") as fetcher:
+            def start(batch: list[str]) -> Future:
+                if resync:
+                    batch = _match_resync(store, src, batch, result)
+                return fetcher.submit(lambda: list(src.fetch(batch)))
+
+            upcoming = start(batches[0]) if batches else None
+            for index, batch in enumerate(batches):
+                fetched = upcoming.result()
+                upcoming = start(batches[index + 1]) if index + 1 < len(batches) else None
+                for raw in fetched:
+                    result.fetched += 1
+                    raw = replace(raw, received_at=raw.received_at.astimezone(context.timezone))
+                    pk, is_new = store.record_raw(raw)
+                    if is_new:
+                        result.new += 1
+                        outcome = process(store, pk, context)
+                        result.outcomes[outcome] = result.outcomes.get(outcome, 0) + 1
+                        result.errors += outcome == "error"
+                    else:
+                        result.known += 1
+                        log.info("mailbox=%s uid=%s outcome=known message=%s", mailbox.name, raw.uid, pk)
+                del fetched
+                stored = store.known_uids(mailbox.name, folder, validity, batch)
+                committed = [u for u in batch if u in stored]
+                if upcoming is not None:
+                    wait([upcoming])  # the connection is free again before we tell the server
+                src.mark_done(committed)
+                store.mark_done(mailbox.name, folder, validity, committed)
+                if validity and committed:
+                    store.set_highest_uid(mailbox.name, folder, validity, max(int(u) for u in committed))
     return result
 
 
