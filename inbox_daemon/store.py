@@ -59,7 +59,10 @@ class BlobStore:
         return self.root / kind / sha256[:2] / sha256
 
     def put(self, kind: str, data: bytes, sha256: str | None = None) -> str:
+        """Atomic (temp file + rename) always; fsynced for raw messages, the durable copy. Attachments
+        are derived from the raw bytes and written again by every processing of their message."""
         sha256 = sha256 or hashlib.sha256(data).hexdigest()
+        durable = kind == "raw"
         target = self.path(kind, sha256)
         if target.exists() and target.stat().st_size == len(data):
             return sha256
@@ -69,18 +72,20 @@ class BlobStore:
             try:
                 with os.fdopen(fd, "wb") as handle:
                     handle.write(data)
-                    handle.flush()
-                    os.fsync(handle.fileno())
+                    if durable:
+                        handle.flush()
+                        os.fsync(handle.fileno())
                 os.chmod(tmp, 0o640)
                 os.replace(tmp, target)
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
                 raise
-            dir_fd = os.open(target.parent, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+            if durable:
+                dir_fd = os.open(target.parent, os.O_RDONLY)
+                try:
+                    os.fsync(dir_fd)
+                finally:
+                    os.close(dir_fd)
         except OSError as err:
             raise StoreError(_describe_os_error(err, target)) from err
         return sha256
