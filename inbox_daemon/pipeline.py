@@ -23,7 +23,7 @@ from .forms import is_form, read_form
 from .judge import Finding, Verdict, judge, outcome_of
 from .parse import ParsedMail, parse_message
 from .probe import Probe, probe_attachments
-from .reply import decide, environment, render, template_data
+from .reply import CJK, decide, environment, render, template_data
 from .rules import Contest, RuleSet
 from .store import Store, now_iso
 
@@ -182,7 +182,10 @@ def queue_reply(store: Store, pk: int, context: Context, *, unchanged_correction
                       own_addresses=context.own_addresses,
                       previous_outcome=previous["outcome"] if previous else None, sent_today=sent_today,
                       limit_notice_today=noticed, daily_limit=context.daily_limit,
-                      unchanged_correction=unchanged_correction)
+                      unchanged_correction=unchanged_correction,
+                      has_chinese=bool(CJK.search(" ".join([message["subject"] or "", message["body_text"] or "",
+                                                            message["sender_name"] or "",
+                                                            *(a["filename"] or "" for a in store.attachments(pk))]))))
     row = {"message": pk, "receipt": message["receipt"], "outcome": message["outcome"], "to_addr": decision.to}
     if decision.kind is None:
         if previous is not None and previous["outcome"] == message["outcome"]:

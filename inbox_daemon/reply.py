@@ -27,6 +27,7 @@ ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-
 UNANSWERABLE = re.compile(r"^(no-?reply|do-?not-?reply|mailer-daemon|postmaster|post_master|mail-daemon|bounces?)"
                           r"([+._-].*)?$", re.I)
 OUTCOME_LABELS = {"accepted": "已登记", "rejected": "未通过", "needs_review": "待人工审核", "ignored": "不处理"}
+CJK = re.compile(r"[\u3400-\u9fff]")
 KINDS = ("accepted", "rejected", "needs_review", "duplicate", "contest_unknown", "change", "limit")
 
 
@@ -52,7 +53,7 @@ def reply_target(sender: str, reply_to: str) -> str | None:
 
 def decide(*, outcome: str, rule_ids: list[str], sender: str, reply_to: str, own_addresses: tuple[str, ...],
            previous_outcome: str | None, sent_today: int, limit_notice_today: bool, daily_limit: int,
-           unchanged_correction: bool = False) -> Decision:
+           unchanged_correction: bool = False, has_chinese: bool = True) -> Decision:
     """The reply a judged message gets, if any."""
     if outcome in ("ignored", "error"):
         return Decision(None, reason=f"no reply to {outcome} mail")
@@ -63,6 +64,10 @@ def decide(*, outcome: str, rule_ids: list[str], sender: str, reply_to: str, own
         return Decision(None, to, "our own address")
     if UNANSWERABLE.match(to.partition("@")[0]):
         return Decision(None, to, "automated sender")
+    if not has_chinese:
+        # Entries carry Chinese metadata (作品名称, 作者…). Without one Chinese character it is spam, a
+        # list-server notice or virus mail: recorded and shown to staff, never answered automatically.
+        return Decision(None, to, "no Chinese text: not answered automatically")
     if previous_outcome is not None:
         if previous_outcome == outcome:
             return Decision(None, to, "already answered; outcome unchanged")

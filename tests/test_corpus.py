@@ -22,7 +22,7 @@ def test_every_corpus_message_reaches_an_outcome(tmp_path):
     rows = list(csv.DictReader(manifest.open(encoding="utf-8"), delimiter="\t"))
     rules = load_rules(RULES)
     store = Store(tmp_path / "db.sqlite", tmp_path / "files")
-    context = Context(rules, {"box": tuple(rules.contests)})
+    context = Context(rules, {"box": tuple(rules.contests)}, daily_limit=10**6)
     outcomes: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     slowest = 0.0
     for uid, row in enumerate(rows, start=1):
@@ -38,3 +38,9 @@ def test_every_corpus_message_reaches_an_outcome(tmp_path):
     assert set(outcomes["autoreply"]) == {"ignored"}
     bounces = outcomes["bounce"]
     assert bounces["ignored"] / sum(bounces.values()) > 0.97  # the rest are spam samples filed under bounce
+    # Not one reply to a bounce or an auto-reply (the MANIFEST's categories say which).
+    unanswerable = [str(uid) for uid, row in enumerate(rows, start=1) if row["category"] in ("bounce", "autoreply")]
+    answered = list(store.db.query(
+        "SELECT l.uid, o.to_addr FROM outbox o JOIN locations l ON l.message = o.message "
+        f"WHERE o.status IN ('queued', 'sent') AND l.uid IN ({','.join('?' * len(unanswerable))})", unanswerable))
+    assert answered == []
