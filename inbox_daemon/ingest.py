@@ -91,19 +91,21 @@ def poll_mailbox(store: Store, mailbox: MailboxConfig, context: Context, source:
             for index, batch in enumerate(batches):
                 fetched = upcoming.result()
                 upcoming = start(batches[index + 1]) if index + 1 < len(batches) else None
-                for raw in fetched:
+                fetched.reverse()
+                while fetched:  # popped one by one, so each message's bytes are freed once handled
+                    raw = fetched.pop()
                     result.fetched += 1
                     raw = replace(raw, received_at=raw.received_at.astimezone(context.timezone))
                     pk, is_new = store.record_raw(raw)
                     if is_new:
                         result.new += 1
-                        outcome = process(store, pk, context)
+                        outcome = process(store, pk, context, raw=raw.raw)
                         result.outcomes[outcome] = result.outcomes.get(outcome, 0) + 1
                         result.errors += outcome == "error"
                     else:
                         result.known += 1
                         log.info("mailbox=%s uid=%s outcome=known message=%s", mailbox.name, raw.uid, pk)
-                del fetched
+                raw = None
                 stored = store.known_uids(mailbox.name, folder, validity, batch)
                 committed = [u for u in batch if u in stored]
                 if upcoming is not None:

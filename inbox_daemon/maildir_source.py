@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import mailbox
+import os
 from datetime import datetime, timezone
 from email.parser import BytesHeaderParser
 from email.utils import parsedate_to_datetime
@@ -15,7 +16,8 @@ from .store import RawMessage
 
 def receive_time(raw: bytes, fallback: datetime) -> datetime:
     """Topmost Received: date, else Delivery-Date:, else `fallback` (the file's time)."""
-    headers = BytesHeaderParser().parsebytes(raw)
+    end = min((i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i >= 0), default=len(raw))
+    headers = BytesHeaderParser().parsebytes(raw[:end + 2])  # the header block only, not the body
     candidates = []
     received = headers.get_all("Received") or []
     if received:
@@ -36,6 +38,7 @@ class MaildirSource:
         self.folder = str(mailbox_config.path)
         self.uidvalidity = 0
         self.maildir: mailbox.Maildir | None = None
+        self.delivered: dict[str, datetime] = {}
 
     def __enter__(self) -> "MaildirSource":
         path = self.mailbox.path
@@ -49,7 +52,17 @@ class MaildirSource:
         self.maildir = None
 
     def list_uids(self, after: int) -> list[str]:
+        self.delivered = self._file_times()
         return sorted(self.maildir.keys())
+
+    def _file_times(self) -> dict[str, datetime]:
+        """Delivery time of each message file, by Maildir key (the file name up to its ':2,' info)."""
+        times = {}
+        for sub in ("new", "cur"):
+            for entry in os.scandir(self.mailbox.path / sub):
+                key = entry.name.split(":", 1)[0]
+                times[key] = datetime.fromtimestamp(entry.stat().st_mtime, timezone.utc)
+        return times
 
     def peek(self, uids: list[str]) -> dict[str, tuple[str, int]]:
         return {}
@@ -58,10 +71,9 @@ class MaildirSource:
         for key in uids:
             try:
                 raw = self.maildir.get_bytes(key)
-                delivered = self.maildir.get_message(key).get_date()  # the file's time
             except (KeyError, FileNotFoundError):
                 continue  # removed meanwhile
-            received = receive_time(raw, datetime.fromtimestamp(delivered, timezone.utc))
+            received = receive_time(raw, self.delivered.get(key) or datetime.now(timezone.utc))
             yield RawMessage(self.mailbox.name, self.folder, 0, key, raw, received)
 
     def mark_done(self, uids: list[str]) -> None:

@@ -243,7 +243,8 @@ def _parse(raw: bytes, runs: list[bytes]) -> ParsedMail | None:
     for item in parser.attachments:
         data = _payload_bytes(item)
         if runs and data.startswith(b"\x00" + MARKER.encode()) and data.endswith(b"\x00"):
-            data = _b64decode(runs[int(data[len(MARKER) + 1:-1])])
+            index = int(data[len(MARKER) + 1:-1])
+            data, runs[index] = _b64decode(runs[index]), b""  # free the encoded copy at once
         filename = str(item.get("filename") or "")
         declared = str(item.get("mail_content_type") or "application/octet-stream").lower()
         kind, mime = attachment_kind(data, filename, declared)

@@ -205,17 +205,20 @@ def queue_reply(store: Store, pk: int, context: Context, *, unchanged_correction
     return data
 
 
-def process(store: Store, pk: int, context: Context, actor: str = "daemon") -> str:
-    """Parse, judge and record one stored message; returns its outcome. Never raises for bad mail."""
+def process(store: Store, pk: int, context: Context, actor: str = "daemon", raw: bytes | None = None) -> str:
+    """Parse, judge and record one stored message; returns its outcome. Never raises for bad mail.
+
+    `raw` saves reading back bytes the caller has just stored."""
     row = store.message(pk)
     try:
-        parsed = parse_message(store.blobs.get("raw", row["raw_sha256"]))
+        parsed = parse_message(raw if raw is not None else store.blobs.get("raw", row["raw_sha256"]))
+        del raw
         for attachment in parsed.attachments:
             store.blobs.put("att", attachment.data, attachment.sha256)
         if ignore_reason(parsed, context.rules, context.own_addresses):
             probes = [Probe(a.filename, a.sha256, a.size, a.kind, a.mime) for a in parsed.attachments]
         else:
-            probes = probe_attachments(parsed.attachments)
+            probes = probe_attachments(parsed.attachments, lambda sha: store.blobs.path("att", sha))
         with store.db.atomic():
             verdict = judge_message(store, pk, parsed, probes, context)
             meta = {k: verdict.pop(k) for k in ("ignored_because", "unchanged_correction", "probes") if k in verdict}

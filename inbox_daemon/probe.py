@@ -93,12 +93,12 @@ def probe_image(data: bytes) -> dict:
 
 
 def probe_bytes(filename: str, sha256: str, data: bytes, kind: str, mime: str | None,
-                inside: str | None = None, declared_type: str = "") -> Probe:
+                inside: str | None = None, declared_type: str = "", path: str | None = None) -> Probe:
     base = Probe(filename=filename, sha256=sha256, size=len(data), kind=kind, mime=mime, inside=inside)
     claims_video = declared_type.startswith("video/") or filename.lower().endswith(VIDEO_SUFFIXES)
     if kind == "video" or (kind == "other" and claims_video):
         # Content decides; a file that only claims to be a video is an unreadable video.
-        return Probe(**{**base.__dict__, "kind": "video", **probe_video(data)})
+        return Probe(**{**base.__dict__, "kind": "video", **probe_video(data, path)})
     if kind == "image":
         return Probe(**{**base.__dict__, **probe_image(data)})
     return base
@@ -135,13 +135,17 @@ def zip_members(data: bytes) -> tuple[list[tuple[str, bytes]], str]:
     return members, ""
 
 
-def probe_attachments(attachments) -> list[Probe]:
-    """Probes for parsed attachments (with `.data`), zip members expanded after their zip."""
+def probe_attachments(attachments, path_of=None) -> list[Probe]:
+    """Probes for parsed attachments (with `.data`), zip members expanded after their zip.
+
+    `path_of(sha256)` names a stored copy, so mediainfo reads videos from disk instead of memory."""
     import hashlib
 
     probes = []
     for a in attachments:
-        probes.append(probe_bytes(a.filename, a.sha256, a.data, a.kind, a.mime, declared_type=a.declared_type))
+        path = str(path_of(a.sha256)) if path_of else None
+        probes.append(probe_bytes(a.filename, a.sha256, a.data, a.kind, a.mime, declared_type=a.declared_type,
+                                  path=path))
         if a.kind == "archive" and (a.mime == "application/zip" or a.filename.lower().endswith(".zip")):
             members, note = zip_members(a.data)
             if note:
