@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 from datetime import datetime
 
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from .config import Config
 from .errors import InboxError, LockError
+from .idle import start_watchers
 from .ingest import poll_all
 from .pipeline import Context
 from .rules import load_rules
@@ -21,13 +24,21 @@ log = logging.getLogger(__name__)
 SEND_EVERY_S = 10  # replies go out within seconds of the pass that queued them
 
 
+WOKEN = threading.Event()  # set by IDLE watchers: new mail arrived, maybe while a pass was running
+
+
 def poll_job(config: Config, context: Context) -> None:
-    """One scheduled pass; failures are logged, the scheduler keeps going."""
+    """Passes until no new mail was announced meanwhile, then the replies go out; failures are logged."""
     store = Store.from_config(config)
     try:
-        results = poll_all(config, store, context)
-        log.info("pass done: %s", ", ".join(f"{r.mailbox}: new={r.new} known={r.known} errors={r.errors}"
-                                            + (f" FAILED ({r.failure})" if r.failure else "") for r in results))
+        while True:
+            WOKEN.clear()
+            results = poll_all(config, store, context)
+            log.info("pass done: %s", ", ".join(f"{r.mailbox}: new={r.new} known={r.known} errors={r.errors}"
+                                                + (f" FAILED ({r.failure})" if r.failure else "") for r in results))
+            drain(store, config.smtp)  # answer within seconds of the pass, not at the next send tick
+            if not WOKEN.is_set():
+                break
     except LockError as err:
         log.warning("%s", err)
     except InboxError as err:
@@ -86,9 +97,20 @@ def run(config: Config) -> None:
         log.info("signal %s: finishing the current pass and stopping", signal.Signals(signum).name)
         scheduler.shutdown(wait=True)
 
+    def wake() -> None:
+        WOKEN.set()
+        try:
+            scheduler.modify_job("poll", next_run_time=datetime.now().astimezone())
+        except JobLookupError:
+            pass  # shutting down
+
+    idle_stop = start_watchers(config.mailboxes, wake)
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     log.info("inbox-daemon running: %d mailbox(es), poll every %ss", len(config.mailboxes),
              config.schedule.poll_every)
-    scheduler.start()
+    try:
+        scheduler.start()
+    finally:
+        idle_stop.set()
     log.info("inbox-daemon stopped")
