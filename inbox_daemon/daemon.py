@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from contextlib import contextmanager
 from datetime import datetime
+from typing import Iterator
 
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.blocking import BlockingScheduler
@@ -27,10 +29,23 @@ SEND_EVERY_S = 10  # replies go out within seconds of the pass that queued them
 WOKEN = threading.Event()  # set by IDLE watchers: new mail arrived, maybe while a pass was running
 
 
-def poll_job(config: Config, context: Context) -> None:
-    """Passes until no new mail was announced meanwhile, then the replies go out; failures are logged."""
+@contextmanager
+def job_store(config: Config, what: str) -> Iterator[Store]:
+    """A store for one scheduled job; an InboxError is logged (the scheduler keeps going), never raised."""
     store = Store.from_config(config)
     try:
+        yield store
+    except LockError as err:
+        log.warning("%s: %s", what, err)
+    except InboxError as err:
+        log.error("%s failed: %s", what, err)
+    finally:
+        store.close()
+
+
+def poll_job(config: Config, context: Context) -> None:
+    """Passes until no new mail was announced meanwhile, then the replies go out."""
+    with job_store(config, "pass") as store:
         while True:
             WOKEN.clear()
             results = poll_all(config, store, context)
@@ -39,25 +54,14 @@ def poll_job(config: Config, context: Context) -> None:
             drain(store, config.smtp)  # answer within seconds of the pass, not at the next send tick
             if not WOKEN.is_set():
                 break
-    except LockError as err:
-        log.warning("%s", err)
-    except InboxError as err:
-        log.error("pass failed: %s", err)
-    finally:
-        store.close()
 
 
 def send_job(config: Config) -> None:
-    """Drain due replies; a failure is logged and retried at the next run."""
-    store = Store.from_config(config)
-    try:
+    """Drain due replies; a failure is retried at the next run."""
+    with job_store(config, "outbox drain") as store:
         result = drain(store, config.smtp)
         if result.sent or result.retried or result.failed:
             log.info("outbox: sent=%d retried=%d failed=%d", result.sent, result.retried, result.failed)
-    except InboxError as err:
-        log.error("outbox drain failed: %s", err)
-    finally:
-        store.close()
 
 
 def digest_job(config: Config) -> None:
@@ -65,16 +69,11 @@ def digest_job(config: Config) -> None:
     from zoneinfo import ZoneInfo
 
     from .digest import write_digest
-    store = Store.from_config(config)
-    try:
+    with job_store(config, "digest") as store:
         day = datetime.now(ZoneInfo(config.schedule.timezone)).date()
         path, _ = write_digest(config, store, load_rules(config.rules_dir), day)
         drain(store, config.smtp)
         log.info("digest written: %s", path)
-    except InboxError as err:
-        log.error("digest failed: %s", err)
-    finally:
-        store.close()
 
 
 def build_scheduler(config: Config) -> BlockingScheduler:

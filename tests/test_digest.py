@@ -212,3 +212,18 @@ def test_digest_renders_in_headless_chromium(register, tmp_path):
         assert len(colours) > 50  # text, tables, the chart: not a blank page
     if __import__("os").environ.get("INBOX_DAEMON_UPDATE_DOCS"):
         shutil.copy(shot, DOCS / "digest.png")
+
+
+def test_run_schedules_the_digest_at_digest_at_in_the_time_zone(register):
+    from inbox_daemon.daemon import build_scheduler, digest_job
+
+    config, _, _ = register
+    scheduler = build_scheduler(config)
+    trigger = scheduler.get_job("digest").trigger
+    assert str(trigger.timezone) == "Asia/Shanghai"
+    assert {f.name: str(f) for f in trigger.fields}["hour"] == "21"
+    assert {f.name: str(f) for f in trigger.fields}["minute"] == "0"
+    digest_job(config)  # what the cron job does: today's page (a day without mail says so) and the email
+    today = datetime.now(TZ).date().isoformat()
+    page = Path(config.digest.reports_dir) / f"{today}.html"
+    assert "今日没有收到新的投稿" in page.read_text(encoding="utf-8")
