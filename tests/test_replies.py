@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import mailbox
 import os
 import signal
@@ -354,3 +355,23 @@ def test_requeue_after_a_rule_change_tells_the_sender(tmp_path, smtp_sink, clips
     drain(store, config.smtp)
     subjects = [str(m["Subject"]) for m in smtp_sink.bodies()]
     assert len(subjects) == 2 and subjects[1] == "【结果更新】回执号 WSP-2022-0001：未通过 → 已登记"
+
+
+def test_a_reply_to_our_reply_is_merged_by_in_reply_to(tmp_path, smtp_sink, clips):
+    """QQ's "回复：" may drop our subject: the In-Reply-To naming our reply is enough."""
+    config = maildir_config(tmp_path, [entry(clips["170"], "a@qq.com", lines=GOOD[:3] + GOOD[4:])],
+                            smtp_section(smtp_sink))
+    store = Store.from_config(config)
+    poll_all(config, store)
+    drain(store, config.smtp)
+    [ours] = smtp_sink.bodies()
+    assert ours["Subject"].startswith("【需修改】")
+    mailbox.Maildir(tmp_path / "Maildir").add(compose(
+        sender="a@qq.com", subject="回复：你好", body="联系电话：13873881234",
+        headers={"In-Reply-To": ours["Message-ID"], "References": ours["Message-ID"]},
+        received=datetime(2022, 8, 21, tzinfo=CST)))
+    poll_all(config, store)
+    drain(store, config.smtp)
+    latest = store.entry("WSP-2022-0001")
+    assert latest["outcome"] == "accepted" and json.loads(latest["fields"])["phone"] == "13873881234"
+    assert smtp_sink.bodies()[-1]["Subject"] == "【已收到】微视频比赛作品登记成功 回执号 WSP-2022-0001"
