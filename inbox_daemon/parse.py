@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import email
+import email.errors
 import email.policy
 import hashlib
 import re
@@ -230,8 +231,28 @@ def parse_message(raw: bytes) -> ParsedMail:
     return _parse(raw, [])
 
 
-def _parse(raw: bytes, runs: list[bytes]) -> ParsedMail | None:
+HEADER_LINE = re.compile(rb"(?m)^[!-9;-~]{1,76}:[ \t]")
+
+
+def _message(raw: bytes):
+    """The stdlib parse, recovering from junk before the first header.
+
+    A garbled first line makes the parser treat every header as body (auto-reply markers included);
+    the headers are found again from the first line that looks like one, within the first 2 KB."""
     message = email.message_from_bytes(raw, policy=email.policy.compat32)
+    if not message.keys() and any(isinstance(d, email.errors.MissingHeaderBodySeparatorDefect)
+                                  for d in message.defects):
+        found = HEADER_LINE.search(raw, 1, 2048)
+        if found:
+            recovered = email.message_from_bytes(raw[found.start():], policy=email.policy.compat32)
+            if recovered.keys():
+                recovered.defects.append(email.errors.InvalidHeaderDefect("junk before the first header"))
+                return recovered
+    return message
+
+
+def _parse(raw: bytes, runs: list[bytes]) -> ParsedMail | None:
+    message = _message(raw)
     parser = mailparser.MailParser(repair_message(message))
     if runs and _marker_leaked(parser, len(runs)):
         return None  # a large base64 *text* part (or one left encoded): parse the ordinary way

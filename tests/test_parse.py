@@ -295,3 +295,11 @@ def test_fast_path_matches_plain_parse_over_the_corpus():
         except Exception:  # noqa: BLE001 - a message the plain parse rejects is not comparable
             continue
         assert _summary(parse_message(raw)) == plain, row["file"]
+
+
+def test_junk_before_the_first_header_does_not_hide_the_headers():
+    """Found by fuzzing: one garbled first byte made every header body text, auto-reply markers included."""
+    raw = b"\xffrom: a@qq.com\r\nSubject: =?utf-8?B?6Ieq5Yqo5Zue5aSN?=\r\nAuto-Submitted: auto-replied\r\n\r\nbody\r\n"
+    parsed = parse_message(raw)
+    assert parsed.subject == "自动回复" and parsed.headers["auto-submitted"] == "auto-replied"
+    assert parse_message(b"From: b@qq.com\r\nSubject: fine\r\n\r\nbody\r\n").subject == "fine"
