@@ -25,10 +25,7 @@ import mailparser
 
 from .charsets import canonical_charset, decode_text, repair_message
 
-VIDEO_EXTENSIONS = {"mp4", "m4v", "mov", "avi", "mkv", "webm", "flv", "wmv", "3gp", "mpg", "mpeg", "ts"}
-IMAGE_EXTENSIONS = {"jpg", "jpeg", "png", "gif", "bmp", "webp", "heic", "heif", "tif", "tiff"}
 DOCUMENT_EXTENSIONS = {"xlsx", "xls", "docx", "doc", "wps", "et", "pdf", "odt", "ods"}
-ARCHIVE_EXTENSIONS = {"zip", "rar", "7z", "gz", "tar"}
 # Headers the classifier needs, kept verbatim (decoded) in ParsedMail.headers.
 KEPT_HEADERS = ("auto-submitted", "x-autoreply", "x-autorespond", "x-auto-response-suppress", "precedence",
                 "list-id", "list-unsubscribe", "return-path", "x-inbox-daemon", "content-type", "x-mailer",

@@ -28,7 +28,6 @@ UNANSWERABLE = re.compile(r"^(no-?reply|do-?not-?reply|mailer-daemon|postmaster|
                           r"([+._-].*)?$", re.I)
 OUTCOME_LABELS = {"accepted": "已登记", "rejected": "未通过", "needs_review": "待人工审核", "ignored": "不处理"}
 CJK = re.compile(r"[\u3400-\u9fff]")
-KINDS = ("accepted", "rejected", "needs_review", "duplicate", "contest_unknown", "change", "limit")
 
 
 @dataclass(frozen=True)
