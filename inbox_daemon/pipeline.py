@@ -23,7 +23,7 @@ from .forms import is_form, read_form
 from .judge import Finding, Verdict, judge, outcome_of
 from .parse import ParsedMail, parse_message
 from .probe import Probe, probe_attachments
-from .reply import CJK, decide, environment, render, template_data
+from .reply import CJK, decide, environment, render, reply_target, template_data
 from .rules import Contest, RuleSet
 from .store import Store, now_iso
 
@@ -175,8 +175,9 @@ def queue_reply(store: Store, pk: int, context: Context, *, unchanged_correction
     if message["outcome"] in ("ignored", "error") and previous is None:
         return None
     since = (datetime.now().astimezone() - timedelta(days=1)).isoformat(timespec="seconds")
-    to = message["reply_to"] or message["sender"]
-    sent_today, noticed = store.replies_since(to or "", since)
+    # The limit counts replies to the address the reply would really go to (a bad Reply-To falls back to From).
+    sent_today, noticed = store.replies_since(reply_target(message["sender"] or "", message["reply_to"] or "") or "",
+                                              since)
     decision = decide(outcome=message["outcome"], rule_ids=[f["id"] for f in json.loads(message["rules"] or "[]")],
                       sender=message["sender"] or "", reply_to=message["reply_to"] or "",
                       own_addresses=context.own_addresses,

@@ -375,3 +375,16 @@ def test_a_reply_to_our_reply_is_merged_by_in_reply_to(tmp_path, smtp_sink, clip
     latest = store.entry("WSP-2022-0001")
     assert latest["outcome"] == "accepted" and json.loads(latest["fields"])["phone"] == "13873881234"
     assert smtp_sink.bodies()[-1]["Subject"] == "【已收到】微视频比赛作品登记成功 回执号 WSP-2022-0001"
+
+
+def test_the_daily_limit_counts_the_address_replies_really_go_to(tmp_path, clips):
+    """A Reply-To we cannot answer (no dotted domain) falls back to From; the limit must count From then."""
+    messages = [entry(clips["170"] + bytes(i), "eager@qq.com", subject=f"微视频比赛 第{i}稿",
+                      headers={"Reply-To": "team@localhost"}) for i in range(4)]
+    config = maildir_config(tmp_path, messages, {"transport": "file", "outbox_dir": str(tmp_path / "out"),
+                                                 "daily_limit": 2})
+    store = Store.from_config(config)
+    poll_all(config, store)
+    kinds = [r["kind"] for r in store.db.query("SELECT kind FROM outbox WHERE status = 'queued' ORDER BY id")]
+    assert kinds == ["accepted", "accepted", "limit"]
+    assert {r["to_addr"] for r in store.db.query("SELECT to_addr FROM outbox")} == {"eager@qq.com"}
