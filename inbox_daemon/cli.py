@@ -272,15 +272,11 @@ def requeue(config: Config, receipts: tuple[str, ...], outcome: str | None, rule
                 task = progress.add_task("重新判定", total=len(pks))
                 changes = run_requeue(store, context, pks, actor="staff", dry_run=dry_run,
                                       progress=lambda: progress.advance(task))
+        if not dry_run:
+            from .send import drain
+            drain(store, config.smtp)  # the "what changed" replies go out now
     finally:
         store.close()
-    if not dry_run:
-        from .send import drain
-        store = open_store(config)
-        try:
-            drain(store, config.smtp)
-        finally:
-            store.close()
     changed = [c for c in changes if c.changed]
     for c in changed:
         rules_after = "、".join(c.rules_after) or "无"

@@ -182,7 +182,7 @@ def bar_chart(per_day: list[tuple[str, int]], width: int = 640, height: int = 12
 
 def render_digest(digest: Digest, templates_dir: Path | None = None) -> tuple[str, str]:
     env = environment(templates_dir)
-    data = {"d": digest, "chart": bar_chart(digest.per_day), "names": OUTCOME_NAMES, "generated": now_iso()}
+    data = {"d": digest, "chart": bar_chart(digest.per_day), "generated": now_iso()}
     return env.get_template("digest.html").render(**data), env.get_template("digest.txt").render(**data)
 
 

@@ -91,8 +91,7 @@ def _fields_for(contest: Contest, rules: RuleSet, parsed: ParsedMail, probes: li
 def _earlier_entry(store: Store, pk: int, parsed: ParsedMail, probes: list[Probe]) -> tuple[dict | None, str]:
     """The entry this message continues: a correction by reply/receipt, or the same work again."""
     receipts = RECEIPT_IN_TEXT.findall(parsed.subject)
-    replied = [r for r in store.receipts_for_reply(parsed.in_reply_to, parsed.references)]
-    for receipt in [*replied, *receipts]:
+    for receipt in [*store.receipts_for_reply(parsed.in_reply_to, parsed.references), *receipts]:
         entry = store.entry(receipt)
         if entry and entry["id"] != pk:
             return entry, "correction"
@@ -101,14 +100,14 @@ def _earlier_entry(store: Store, pk: int, parsed: ParsedMail, probes: list[Probe
     return (entry, "same_work") if entry else (None, "")
 
 
-def judge_message(store: Store, pk: int, parsed: ParsedMail, probes: list[Probe], context: Context) -> dict:
+def judge_message(store: Store, pk: int, parsed: ParsedMail, probes: list[Probe], context: Context,
+                  ignored_because: str | None) -> dict:
     """Everything the record needs besides parsing: contest, fields, findings, outcome, receipt."""
     row = store.message(pk)
     rules = context.rules
-    reason = ignore_reason(parsed, rules, context.own_addresses)
-    if reason:
+    if ignored_because:
         return {"outcome": "ignored", "contest": None, "receipt": None, "fields": "{}", "rules": "[]",
-                "duplicate_of": None, "ignored_because": reason}
+                "duplicate_of": None}
     received = datetime.fromisoformat(row["received_at"])
     earlier, relation = _earlier_entry(store, pk, parsed, probes)
     work = [p for p in probes if p.kind in WORK_KINDS]
@@ -175,6 +174,7 @@ def queue_reply(store: Store, pk: int, context: Context, *, unchanged_correction
     if message["outcome"] in ("ignored", "error") and previous is None:
         return None
     since = (datetime.now().astimezone() - timedelta(days=1)).isoformat(timespec="seconds")
+    attachments = store.attachments(pk)
     # The limit counts replies to the address the reply would really go to (a bad Reply-To falls back to From).
     sent_today, noticed = store.replies_since(reply_target(message["sender"] or "", message["reply_to"] or "") or "",
                                               since)
@@ -186,14 +186,14 @@ def queue_reply(store: Store, pk: int, context: Context, *, unchanged_correction
                       unchanged_correction=unchanged_correction,
                       has_chinese=bool(CJK.search(" ".join([message["subject"] or "", message["body_text"] or "",
                                                             message["sender_name"] or "",
-                                                            *(a["filename"] or "" for a in store.attachments(pk))]))))
+                                                            *(a["filename"] or "" for a in attachments)]))))
     row = {"message": pk, "receipt": message["receipt"], "outcome": message["outcome"], "to_addr": decision.to}
     if decision.kind is None:
         if previous is not None and previous["outcome"] == message["outcome"]:
             return None  # a re-judging that changed nothing: the earlier reply stands
         store.enqueue_reply({**row, "kind": "none", "status": "suppressed", "reason": decision.reason})
         return None
-    data = template_data(decision.kind, message, store.attachments(pk), context.rules,
+    data = template_data(decision.kind, message, attachments, context.rules,
                          before=previous["outcome"] if previous else None, note=note,
                          daily_limit=context.daily_limit)
     email = render(context.templates, data, from_addr=context.from_addr, to=decision.to,
@@ -216,20 +216,20 @@ def process(store: Store, pk: int, context: Context, actor: str = "daemon", raw:
         del raw
         for attachment in parsed.attachments:
             store.blobs.put("att", attachment.data, attachment.sha256)
-        if ignore_reason(parsed, context.rules, context.own_addresses):
+        ignored_because = ignore_reason(parsed, context.rules, context.own_addresses)
+        if ignored_because:  # not a submission: nothing to probe
             probes = [Probe(a.filename, a.sha256, a.size, a.kind, a.mime) for a in parsed.attachments]
         else:
             probes = probe_attachments(parsed.attachments, lambda sha: store.blobs.path("att", sha))
         with store.db.atomic():
-            verdict = judge_message(store, pk, parsed, probes, context)
-            meta = {k: verdict.pop(k) for k in ("ignored_because", "unchanged_correction", "probes") if k in verdict}
+            verdict = judge_message(store, pk, parsed, probes, context, ignored_because)
+            meta = {k: verdict.pop(k) for k in ("unchanged_correction", "probes") if k in verdict}
             record = {**message_record(parsed), **verdict}
             store.save_parsed(pk, record, probe_rows(meta.get("probes", probes)))
             queue_reply(store, pk, context, unchanged_correction=meta.get("unchanged_correction", False))
             store.log_event(pk, actor, "judged", {"outcome": record["outcome"], "receipt": record["receipt"],
                                                   "rules": [f["id"] for f in json.loads(record["rules"])],
-                                                  **({"ignored": meta["ignored_because"]}
-                                                     if "ignored_because" in meta else {})})
+                                                  **({"ignored": ignored_because} if ignored_because else {})})
     except Exception as err:  # any failure of a bad message is recorded, the pass goes on
         reason = f"{type(err).__name__}: {err}"[:500]
         log.warning("mailbox=%s uid=%s outcome=error reason=%s", row["mailbox"], row["uid"], reason)

@@ -7,6 +7,7 @@ limits, and member names are never used as paths.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import warnings
@@ -139,8 +140,6 @@ def probe_attachments(attachments, path_of=None) -> list[Probe]:
     """Probes for parsed attachments (with `.data`), zip members expanded after their zip.
 
     `path_of(sha256)` names a stored copy, so mediainfo reads videos from disk instead of memory."""
-    import hashlib
-
     probes = []
     for a in attachments:
         path = str(path_of(a.sha256)) if path_of else None

@@ -25,6 +25,9 @@ import sqlite_utils
 from .errors import StoreError
 
 SCHEMA_VERSION = 1
+# A message that stands for its entry: judged, and not a mere repeat of the entry's receipt.
+JUDGED_ENTRY = ("outcome IN ('accepted','rejected','needs_review') "
+                "AND (duplicate_of IS NULL OR duplicate_of <> receipt)")
 
 
 def now_iso() -> str:
@@ -305,17 +308,15 @@ class Store:
     def entry(self, receipt: str) -> dict | None:
         """The current state of an entry: its latest judged message that is not a mere duplicate."""
         rows = list(self.db.query(
-            "SELECT * FROM messages WHERE receipt=? AND outcome IN ('accepted','rejected','needs_review') "
-            "AND (duplicate_of IS NULL OR duplicate_of <> receipt) ORDER BY id DESC LIMIT 1", [receipt]))
+            f"SELECT * FROM messages WHERE receipt=? AND {JUDGED_ENTRY} ORDER BY id DESC LIMIT 1", [receipt]))
         return rows[0] if rows else None
 
     def entries(self, contest: str | None = None) -> list[dict]:
         """Every entry in its current state (one row per receipt), oldest receipt first."""
         where, params = ("AND contest = ?", [contest]) if contest else ("", [])
         return list(self.db.query(
-            "SELECT * FROM messages WHERE id IN (SELECT MAX(id) FROM messages WHERE receipt IS NOT NULL "
-            "AND outcome IN ('accepted','rejected','needs_review') AND (duplicate_of IS NULL OR duplicate_of <> receipt) "
-            f"GROUP BY receipt) {where} ORDER BY receipt", params))
+            f"SELECT * FROM messages WHERE id IN (SELECT MAX(id) FROM messages WHERE receipt IS NOT NULL "
+            f"AND {JUDGED_ENTRY} GROUP BY receipt) {where} ORDER BY receipt", params))
 
     def entry_with_files(self, sha256s: list[str], exclude: int) -> dict | None:
         """The latest entry holding any of these work files."""

@@ -12,10 +12,10 @@ import csv
 import io
 import json
 
+from .reply import OUTCOME_LABELS
 from .rules import RuleSet
 from .store import Store
 
-OUTCOME_NAMES = {"accepted": "已登记", "rejected": "未通过", "needs_review": "待人工审核"}
 # Annex columns: (header as in the notice, field name or None for a column we cannot know).
 ANNEX = {
     "reading_promoter": [("姓名", "author"), ("所在单位及职务", "unit"), ("湘工惠/风芒/新娄底 APP 账号", "app_account"),
@@ -47,7 +47,7 @@ def rows(store: Store, rules: RuleSet, contest: str | None) -> tuple[list[str], 
             if key == "#":
                 values.append(number)
             elif key == "outcome":
-                values.append(OUTCOME_NAMES.get(entry["outcome"], entry["outcome"]))
+                values.append(OUTCOME_LABELS.get(entry["outcome"], entry["outcome"]))
             elif key == "contest":
                 values.append(rules.contests[entry["contest"]].name if entry["contest"] in rules.contests else "待确认")
             elif key == "author" and contest is None:
