@@ -20,12 +20,45 @@ from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginEr
 from . import __version__
 from .config import MailboxConfig, is_loopback
 from .errors import AuthError, CertificateError, ConfigError, FetchError, FolderError
-from .store import RawMessage
+from .store import BlobStore, RawMessage
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 DROPPED = (OSError, IMAPClientAbortError, EOFError)  # ssl.SSLError and socket.timeout are OSErrors
 DONE_KEYWORD = "$Ingested"
+STREAM_OVER = 16 << 20  # a larger message is fetched in pieces straight to disk
+PIECE = 4 << 20
+BATCH_BYTES = 32 << 20  # whole bodies fetched in one command, at most
+
+
+class _Expunged(Exception):
+    """The message went away between two pieces (another client deleted it)."""
+
+
+def _groups(sizes: list[tuple[int, int]]) -> Iterator[list[int]]:
+    """UIDs in order, grouped up to BATCH_BYTES; a message over STREAM_OVER forms a group alone."""
+    group: list[int] = []
+    total = 0
+    for uid, size in sizes:
+        if group and (size > STREAM_OVER or total + size > BATCH_BYTES):
+            yield group
+            group, total = [], 0
+        group.append(uid)
+        total += size
+        if size > STREAM_OVER:
+            yield group
+            group, total = [], 0
+    if group:
+        yield group
+
+
+def quiet_imaplib(client: IMAPClient) -> None:
+    """Undo imapclient's imaplib debug level 5 unless its logger really listens.
+
+    At that level imaplib formats every fetched literal with %r before the logger drops the
+    line: two thirds of the CPU of a large fetch (bench/bench_ingest.py measures both)."""
+    if not logging.getLogger("imapclient.imaplib").isEnabledFor(logging.DEBUG):
+        client._imap.debug = 0
 
 
 class ImapSource:
@@ -81,6 +114,7 @@ class ImapSource:
             client.shutdown()
             raise AuthError(f"邮箱 {m.name} 登录失败（用户名或密码错误）/ login refused for {m.username}") from err
         client.normalise_times = False
+        quiet_imaplib(client)
         if client.has_capability("ID"):
             # 163 Mail refuses SELECT from clients that do not identify themselves.
             client.id_({"name": "inbox-daemon", "version": __version__, "vendor": "inbox-daemon"})
@@ -149,19 +183,47 @@ class ImapSource:
             found[str(uid)] = (match[0].decode("ascii", "replace") if match else "", data.get(b"RFC822.SIZE", 0))
         return found
 
-    def fetch(self, uids: list[str]) -> Iterator[RawMessage]:
-        def fetch() -> dict:
-            return self.client.fetch([int(u) for u in uids], ["BODY.PEEK[]", "INTERNALDATE"])
-        response = self._retry(fetch, "fetch")
-        for uid in sorted(response):
-            data = response[uid]
-            raw = data.get(b"BODY[]")
-            if raw is None:
-                continue  # expunged by someone else meanwhile
-            received = data.get(b"INTERNALDATE") or datetime.now(timezone.utc)
+    def fetch(self, uids: list[str], blobs: BlobStore) -> Iterator[RawMessage]:
+        """Each message streamed into `blobs`: small ones in groups of whole bodies, a large one in
+        pieces, so no more than BATCH_BYTES of mail is ever held in memory."""
+        info = self._retry(lambda: self.client.fetch([int(u) for u in uids], ["RFC822.SIZE", "INTERNALDATE"]),
+                           "fetch")  # UIDs expunged meanwhile are simply absent
+        sizes = {uid: int(data.get(b"RFC822.SIZE") or 0) for uid, data in info.items()}
+
+        def message(uid: int, sha256: str, size: int) -> RawMessage:
+            received = info[uid].get(b"INTERNALDATE") or datetime.now(timezone.utc)
             if received.tzinfo is None:
                 received = received.replace(tzinfo=timezone.utc)
-            yield RawMessage(self.mailbox.name, self.folder, self.uidvalidity, str(uid), bytes(raw), received)
+            return RawMessage(self.mailbox.name, self.folder, self.uidvalidity, str(uid), b"", received, sha256, size)
+
+        for group in _groups(sorted(sizes.items())):
+            if sizes[group[0]] > STREAM_OVER:  # alone in its group
+                stored = self._retry(lambda uid=group[0]: self._store_in_pieces(uid, blobs), "fetch")
+                if stored:
+                    yield message(group[0], *stored)
+                continue
+            response = self._retry(lambda group=group: self.client.fetch(group, ["BODY.PEEK[]"]), "fetch")
+            for uid in sorted(response):
+                body = response[uid].pop(b"BODY[]", None)
+                if body is not None:  # None: expunged meanwhile
+                    yield message(uid, *blobs.put_chunks("raw", (bytes(body),)))
+
+    def _store_in_pieces(self, uid: int, blobs: BlobStore) -> tuple[str, int] | None:
+        def pieces() -> Iterator[bytes]:
+            offset = 0
+            while True:
+                data = self.client.fetch([uid], [f"BODY.PEEK[]<{offset}.{PIECE}>"]).get(uid, {})
+                piece = next((v for k, v in data.items() if k.startswith(b"BODY[]")), None)
+                if piece is None:
+                    raise _Expunged(uid)
+                yield bytes(piece)
+                offset += len(piece)
+                if len(piece) < PIECE:
+                    return
+        try:
+            return blobs.put_chunks("raw", pieces())
+        except _Expunged:
+            return None
 
     def mark_done(self, uids: list[str]) -> None:
         if not uids:

@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Iterator
 
 from .config import Config, MailboxConfig
-from .errors import FetchError, LockError, StoreError
+from .errors import FetchError, InboxError, LockError, StoreError
 from .pipeline import Context, process
 from .rules import load_rules
 from .source import Source, open_source
-from .store import Store
+from .store import RawMessage, Store
 
 log = logging.getLogger(__name__)
 
@@ -78,34 +78,43 @@ def poll_mailbox(store: Store, mailbox: MailboxConfig, context: Context, source:
         new = [uid for uid in listed if uid not in known]
         resync = bool(new) and store.other_validities(mailbox.name, folder, validity)
         batches = [new[start:start + mailbox.batch_size] for start in range(0, len(new), mailbox.batch_size)]
-        # Pipelined: the next batch downloads in a thread while this one is stored and judged. The
-        # connection is used by one thread at a time: the main thread talks to the server (re-sync
-        # matching, "done") only when no fetch is in flight.
+        # Pipelined: the next batch downloads (straight into the blob store, fsynced) in a thread while
+        # this one is recorded and judged. The connection is used by one thread at a time: the main
+        # thread talks to the server (re-sync matching, "done") only when no fetch is in flight.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"fetch-{mailbox.name}") as fetcher:
+            def download(batch: list[str]) -> tuple[list[RawMessage], InboxError | None]:
+                stored = []
+                try:
+                    for raw in src.fetch(batch, store.blobs):  # each one on disk, not held in memory
+                        stored.append(raw)
+                except InboxError as err:  # what was stored before a failure is still recorded
+                    return stored, err
+                return stored, None
+
             def start(batch: list[str]) -> Future:
                 if resync:
                     batch = _match_resync(store, src, batch, result)
-                return fetcher.submit(lambda: list(src.fetch(batch)))
+                return fetcher.submit(download, batch)
 
             upcoming = start(batches[0]) if batches else None
             for index, batch in enumerate(batches):
-                fetched = upcoming.result()
-                upcoming = start(batches[index + 1]) if index + 1 < len(batches) else None
-                fetched.reverse()
-                while fetched:  # popped one by one, so each message's bytes are freed once handled
-                    raw = fetched.pop()
+                fetched, failure = upcoming.result()
+                more = failure is None and index + 1 < len(batches)
+                upcoming = start(batches[index + 1]) if more else None
+                for raw in fetched:
                     result.fetched += 1
                     raw = replace(raw, received_at=raw.received_at.astimezone(context.timezone))
                     pk, is_new = store.record_raw(raw)
                     if is_new:
                         result.new += 1
-                        outcome = process(store, pk, context, raw=raw.raw)
+                        outcome = process(store, pk, context)
                         result.outcomes[outcome] = result.outcomes.get(outcome, 0) + 1
                         result.errors += outcome == "error"
                     else:
                         result.known += 1
                         log.info("mailbox=%s uid=%s outcome=known message=%s", mailbox.name, raw.uid, pk)
-                raw = None
+                if failure is not None:  # the rows are committed; the next pass tells the server
+                    raise failure
                 stored = store.known_uids(mailbox.name, folder, validity, batch)
                 committed = [u for u in batch if u in stored]
                 if upcoming is not None:
@@ -137,6 +146,7 @@ def poll_all(config: Config, store: Store, context: Context | None = None) -> li
     context = context or Context.from_config(config, load_rules(config.rules_dir))
     results = []
     with pass_lock(config.storage.lock_path):
+        store.blobs.clear_spool()
         recover(store, context)
         for mailbox in config.mailboxes:
             try:

@@ -7,15 +7,20 @@ import os
 from datetime import datetime, timezone
 from email.parser import BytesHeaderParser
 from email.utils import parsedate_to_datetime
+from functools import partial
 from typing import Iterator
 
 from .config import MailboxConfig
 from .errors import FetchError
-from .store import RawMessage
+from .store import CHUNK, BlobStore, RawMessage
+
+HEAD_BYTES = 256 * 1024  # enough for any sane header block; receive times come from there
 
 
 def receive_time(raw: bytes, fallback: datetime) -> datetime:
-    """Topmost Received: date, else Delivery-Date:, else `fallback` (the file's time)."""
+    """Topmost Received: date, else Delivery-Date:, else `fallback` (the file's time).
+
+    `raw` may be only the start of the message: the header block is all that is read."""
     end = min((i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i >= 0), default=len(raw))
     headers = BytesHeaderParser().parsebytes(raw[:end + 2])  # the header block only, not the body
     candidates = []
@@ -67,14 +72,18 @@ class MaildirSource:
     def peek(self, uids: list[str]) -> dict[str, tuple[str, int]]:
         return {}
 
-    def fetch(self, uids: list[str]) -> Iterator[RawMessage]:
+    def fetch(self, uids: list[str], blobs: BlobStore) -> Iterator[RawMessage]:
         for key in uids:
             try:
-                raw = self.maildir.get_bytes(key)
+                handle = self.maildir.get_file(key)
             except (KeyError, FileNotFoundError):
                 continue  # removed meanwhile
-            received = receive_time(raw, self.delivered.get(key) or datetime.now(timezone.utc))
-            yield RawMessage(self.mailbox.name, self.folder, 0, key, raw, received)
+            with handle:
+                head = handle.read(HEAD_BYTES)
+                handle.seek(0)
+                sha256, size = blobs.put_chunks("raw", iter(partial(handle.read, CHUNK), b""))
+            received = receive_time(head, self.delivered.get(key) or datetime.now(timezone.utc))
+            yield RawMessage(self.mailbox.name, self.folder, 0, key, b"", received, sha256, size)
 
     def mark_done(self, uids: list[str]) -> None:
         if not self.mailbox.done_folder:

@@ -206,16 +206,17 @@ def queue_reply(store: Store, pk: int, context: Context, *, unchanged_correction
     return data
 
 
-def process(store: Store, pk: int, context: Context, actor: str = "daemon", raw: bytes | None = None) -> str:
+def process(store: Store, pk: int, context: Context, actor: str = "daemon") -> str:
     """Parse, judge and record one stored message; returns its outcome. Never raises for bad mail.
 
-    `raw` saves reading back bytes the caller has just stored."""
+    The stored file is mapped, not read: a large attachment goes from it to its own file in pieces."""
     row = store.message(pk)
     try:
-        parsed = parse_message(raw if raw is not None else store.blobs.get("raw", row["raw_sha256"]))
-        del raw
+        with store.blobs.mapped("raw", row["raw_sha256"]) as raw:
+            parsed = parse_message(raw, spill=lambda pieces: store.blobs.put_chunks("att", pieces))
         for attachment in parsed.attachments:
-            store.blobs.put("att", attachment.data, attachment.sha256)
+            if not attachment.stored:
+                store.blobs.put("att", attachment.data, attachment.sha256)
         ignored_because = ignore_reason(parsed, context.rules, context.own_addresses)
         if ignored_because:  # not a submission: nothing to probe
             probes = [Probe(a.filename, a.sha256, a.size, a.kind, a.mime) for a in parsed.attachments]

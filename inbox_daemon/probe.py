@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import os
 import warnings
 import zipfile
 from dataclasses import dataclass, field
@@ -74,12 +75,12 @@ def probe_video(data: bytes | None, path: str | None = None) -> dict:
             "codec": video.format, "note": "" if duration else "no duration"}
 
 
-def probe_image(data: bytes) -> dict:
+def probe_image(data: bytes, path: str | None = None) -> dict:
     """Format by content, pixel size and EXIF, without decoding the pixels; bombs are refused."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as image:
+            with Image.open(io.BytesIO(data) if data or not path else path) as image:
                 exif = image.getexif()
                 tags = {name: str(exif.get(tag)).strip("\x00 ").strip() for tag, name in EXIF_TAGS.items()
                         if exif.get(tag)}
@@ -94,28 +95,33 @@ def probe_image(data: bytes) -> dict:
 
 
 def probe_bytes(filename: str, sha256: str, data: bytes, kind: str, mime: str | None,
-                inside: str | None = None, declared_type: str = "", path: str | None = None) -> Probe:
-    base = Probe(filename=filename, sha256=sha256, size=len(data), kind=kind, mime=mime, inside=inside)
+                inside: str | None = None, declared_type: str = "", path: str | None = None,
+                size: int | None = None) -> Probe:
+    """`data`, or `path` alone for a file too large to hold in memory (then `size` too)."""
+    base = Probe(filename=filename, sha256=sha256, size=len(data) if size is None else size, kind=kind, mime=mime,
+                 inside=inside)
     claims_video = declared_type.startswith("video/") or filename.lower().endswith(VIDEO_SUFFIXES)
     if kind == "video" or (kind == "other" and claims_video):
         # Content decides; a file that only claims to be a video is an unreadable video.
         return Probe(**{**base.__dict__, "kind": "video", **probe_video(data, path)})
     if kind == "image":
-        return Probe(**{**base.__dict__, **probe_image(data)})
+        return Probe(**{**base.__dict__, **probe_image(data, path)})
     return base
 
 
-def zip_members(data: bytes) -> tuple[list[tuple[str, bytes]], str]:
-    """(name, bytes) of each file in a zip, within limits; a note says what was refused."""
+def zip_members(data: bytes, path: str | None = None) -> tuple[list[tuple[str, bytes]], str]:
+    """(name, bytes) of each file in a zip (`data`, or the file at `path`), within limits; a note says
+    what was refused."""
     try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
+        archive = zipfile.ZipFile(io.BytesIO(data) if data or not path else path)
         infos = [i for i in archive.infolist() if not i.is_dir()]
+        packed = len(data) or os.path.getsize(path or "")
     except (zipfile.BadZipFile, OSError, ValueError) as err:
         return [], f"bad zip: {err}"
     if len(infos) > ZIP_MAX_MEMBERS:
         return [], f"zip has {len(infos)} members (limit {ZIP_MAX_MEMBERS})"
     total = sum(i.file_size for i in infos)
-    if total > ZIP_MAX_TOTAL or total > ZIP_MAX_RATIO * max(1, len(data)):
+    if total > ZIP_MAX_TOTAL or total > ZIP_MAX_RATIO * max(1, packed):
         return [], f"zip would expand to {total} bytes (bomb?)"
     members = []
     for info in infos:
@@ -137,16 +143,17 @@ def zip_members(data: bytes) -> tuple[list[tuple[str, bytes]], str]:
 
 
 def probe_attachments(attachments, path_of=None) -> list[Probe]:
-    """Probes for parsed attachments (with `.data`), zip members expanded after their zip.
+    """Probes for parsed attachments, zip members expanded after their zip.
 
-    `path_of(sha256)` names a stored copy, so mediainfo reads videos from disk instead of memory."""
+    `path_of(sha256)` names a stored copy, so mediainfo reads videos from disk instead of memory, and
+    attachments decoded straight into the store (no `.data`) are read from there."""
     probes = []
     for a in attachments:
         path = str(path_of(a.sha256)) if path_of else None
         probes.append(probe_bytes(a.filename, a.sha256, a.data, a.kind, a.mime, declared_type=a.declared_type,
-                                  path=path))
+                                  path=path, size=a.size))
         if a.kind == "archive" and (a.mime == "application/zip" or a.filename.lower().endswith(".zip")):
-            members, note = zip_members(a.data)
+            members, note = zip_members(a.data, path)
             if note:
                 probes[-1] = Probe(**{**probes[-1].__dict__, "note": note, "readable": False})
             for name, content in members:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Iterator, Protocol
 
 from .config import MailboxConfig
-from .store import RawMessage
+from .store import BlobStore, RawMessage
 
 
 class Source(Protocol):
@@ -23,8 +23,8 @@ class Source(Protocol):
     def peek(self, uids: list[str]) -> dict[str, tuple[str, int]]:
         """Message-ID and size per UID, without downloading bodies (for re-syncs)."""
 
-    def fetch(self, uids: list[str]) -> Iterator[RawMessage]:
-        """Exact bytes and receive times, without setting \\Seen."""
+    def fetch(self, uids: list[str], blobs: BlobStore) -> Iterator[RawMessage]:
+        """Exact bytes streamed into `blobs`, with receive times, without setting \\Seen."""
 
     def mark_done(self, uids: list[str]) -> None:
         """Move to `done_folder` or flag; called only after the database commit."""

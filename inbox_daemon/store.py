@@ -12,13 +12,16 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
+import mmap
 import os
 import sqlite3
 import tempfile
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import sqlite_utils
 
@@ -36,7 +39,10 @@ def now_iso() -> str:
 
 @dataclass(frozen=True)
 class RawMessage:
-    """What a source hands over: exact bytes plus where and when the server received them."""
+    """What a source hands over: where and when the server received a message, and its bytes.
+
+    Sources stream what they fetch straight into the blob store; `raw` is then empty and
+    `sha256`/`size` name the stored copy (tests may still hand over bytes)."""
 
     mailbox: str
     folder: str
@@ -44,14 +50,18 @@ class RawMessage:
     uid: str
     raw: bytes
     received_at: datetime
+    sha256: str = ""
+    size: int = 0
 
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.raw).hexdigest()
+
+CHUNK = 1 << 20
 
 
 class BlobStore:
-    """Files named by their SHA-256 under `root/<kind>/<2 hex>/<hash>`; never by a sender's name."""
+    """Files named by their SHA-256 under `root/<kind>/<2 hex>/<hash>`; never by a sender's name.
+
+    Everything is written to `root/tmp` first, hashed while it is written, then renamed into
+    place: a file under its hash is always complete."""
 
     def __init__(self, root: Path):
         self.root = Path(root)
@@ -62,45 +72,93 @@ class BlobStore:
         return self.root / kind / sha256[:2] / sha256
 
     def put(self, kind: str, data: bytes, sha256: str | None = None) -> str:
-        """Atomic (temp file + rename) always; fsynced for raw messages, the durable copy. Attachments
-        are derived from the raw bytes and written again by every processing of their message."""
-        sha256 = sha256 or hashlib.sha256(data).hexdigest()
-        durable = kind == "raw"
-        target = self.path(kind, sha256)
-        if target.exists() and target.stat().st_size == len(data):
+        if sha256 and self._present(kind, sha256, len(data)):
             return sha256
+        return self.put_chunks(kind, (data,))[0]
+
+    def put_chunks(self, kind: str, chunks: Iterable[bytes]) -> tuple[str, int]:
+        """Stream `chunks` into the store; returns (sha256, size). Raw messages, the durable copy, are
+        fsynced with their directory; attachments are not (every processing derives them again).
+
+        Errors of the store become StoreError; errors of whatever produces the chunks (a dropped
+        IMAP connection) pass through unchanged."""
+        durable = kind == "raw"
+        spool = self.root / "tmp"
+        digest, size = hashlib.sha256(), 0
+        with _store_errors(spool):
+            spool.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=spool, prefix=f"{kind}-")
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-            try:
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(data)
+            with os.fdopen(fd, "wb") as handle:
+                for chunk in chunks:
+                    digest.update(chunk)
+                    size += len(chunk)
+                    with _store_errors(spool):
+                        handle.write(chunk)
+                with _store_errors(spool):
+                    handle.flush()
                     if durable:
-                        handle.flush()
                         os.fsync(handle.fileno())
+            sha256 = digest.hexdigest()
+            target = self.path(kind, sha256)
+            with _store_errors(target):
                 os.chmod(tmp, 0o640)
-                os.replace(tmp, target)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-            if durable:
-                dir_fd = os.open(target.parent, os.O_RDONLY)
-                try:
-                    os.fsync(dir_fd)
-                finally:
-                    os.close(dir_fd)
-        except OSError as err:
-            raise StoreError(_describe_os_error(err, target)) from err
-        return sha256
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(tmp, target)  # the same name always holds the same bytes
+                if durable:
+                    dir_fd = os.open(target.parent, os.O_RDONLY)
+                    try:
+                        os.fsync(dir_fd)
+                    finally:
+                        os.close(dir_fd)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return sha256, size
+
+    def _present(self, kind: str, sha256: str, size: int) -> bool:
+        try:
+            return self.path(kind, sha256).stat().st_size == size
+        except OSError:
+            return False
 
     def get(self, kind: str, sha256: str) -> bytes:
         return self.path(kind, sha256).read_bytes()
 
+    @contextmanager
+    def mapped(self, kind: str, sha256: str) -> Iterator[bytes | mmap.mmap]:
+        """The stored bytes without reading them into memory (a read-only map of the file)."""
+        with open(self.path(kind, sha256), "rb") as handle:
+            if os.fstat(handle.fileno()).st_size == 0:
+                yield b""
+                return
+            with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
+                yield view
+
     def verify(self, kind: str, sha256: str) -> bool:
         try:
-            return hashlib.sha256(self.get(kind, sha256)).hexdigest() == sha256
+            with open(self.path(kind, sha256), "rb") as handle:
+                return hashlib.file_digest(handle, "sha256").hexdigest() == sha256
         except OSError:
             return False
+
+    def clear_spool(self, older_than_s: float = 3600) -> None:
+        """Drop temp files a killed process left behind (never one still being written)."""
+        cutoff = time.time() - older_than_s
+        for entry in (self.root / "tmp").glob("*"):
+            try:
+                if entry.stat().st_mtime < cutoff:
+                    entry.unlink()
+            except OSError:
+                continue
+
+
+@contextmanager
+def _store_errors(path: Path) -> Iterator[None]:
+    try:
+        yield
+    except OSError as err:
+        raise StoreError(_describe_os_error(err, path)) from err
 
 
 def _describe_os_error(err: OSError, path: Path) -> str:
@@ -258,7 +316,7 @@ class Store:
 
     def record_raw(self, raw: RawMessage, message_id: str = "") -> tuple[int, bool]:
         """Save the bytes, then commit the row. Returns (message id, whether it is new)."""
-        sha = self.blobs.put("raw", raw.raw)
+        sha, size = (raw.sha256, raw.size) if raw.sha256 else (self.blobs.put("raw", raw.raw), len(raw.raw))
         try:
             with self.db.atomic():
                 row = self.db.execute("SELECT id FROM messages WHERE mailbox=? AND raw_sha256=?",
@@ -267,7 +325,7 @@ class Store:
                 if is_new:
                     pk = self.db["messages"].insert({
                         "mailbox": raw.mailbox, "folder": raw.folder, "uidvalidity": raw.uidvalidity,
-                        "uid": str(raw.uid), "raw_sha256": sha, "raw_size": len(raw.raw),
+                        "uid": str(raw.uid), "raw_sha256": sha, "raw_size": size,
                         "message_id": message_id, "received_at": raw.received_at.isoformat(timespec="seconds"),
                         "stored_at": now_iso(), "status": "stored", "outcome": "received",
                     }).last_pk
