@@ -4,7 +4,9 @@
 
 Starts a real Dovecot on loopback, fills a mailbox with a realistic mix (80% text+photo entries of
 2-6 MB, 15% short videos, 5% junk: auto-replies, bounces, malformed mail), then measures:
-  1. raw:     one imapclient connection, UID FETCH BODY.PEEK[] in batches, nothing else;
+  1. raw:     one imapclient connection, UID FETCH BODY.PEEK[] in batches, nothing else (imapclient as
+              shipped, which sets imaplib's debug level to 5: imaplib then formats every literal);
+     raw-quiet: the same with that debug formatting off, as the daemon itself runs imapclient;
   2. getmail: getmail6 (pip install getmail6) retrieving the same mailbox into a Maildir;
   3. full:    `inbox-daemon poll --once` doing the whole job (store, parse, judge, reply queued).
 The last line is exactly `ratios: full/raw=X.XX full/getmail=Y.YY` (ratios of elapsed time).
@@ -29,6 +31,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from servers import Dovecot  # noqa: E402
 
 from inbox_daemon import media  # noqa: E402
+from inbox_daemon.imap_source import quiet_imaplib  # noqa: E402
 from inbox_daemon.samples import BIO, CST, compose  # noqa: E402
 
 
@@ -73,8 +76,11 @@ def measure(label: str, action) -> float:
     return elapsed
 
 
-def raw_floor(dovecot: Dovecot, user: str, password: str) -> int:
+def raw_floor(dovecot: Dovecot, user: str, password: str, quiet: bool = False) -> int:
+    """`quiet`: imaplib's debug formatting off, as the daemon runs it (see imap_source.quiet_imaplib)."""
     with dovecot.client(user, password) as client:
+        if quiet:
+            quiet_imaplib(client)
         client.select_folder("INBOX", readonly=True)
         uids = client.search("ALL")
         total = 0
@@ -168,10 +174,13 @@ def main() -> None:
         print(f"mailbox: {args.messages} messages, {megabytes:.1f} MB")
         timings = {}
         timings["raw"] = measure("raw", lambda: raw_floor(dovecot, user, password))
+        timings["raw-quiet"] = measure("raw-quiet", lambda: raw_floor(dovecot, user, password, quiet=True))
         timings["getmail"] = measure("getmail", lambda: getmail_run(dovecot, user, password, work))
         timings["full"] = measure("full", lambda: full_run(dovecot, user, password, work))
         for name, seconds in timings.items():
             print(f"{name:8s} {seconds:8.2f} s  {args.messages / seconds:8.1f} msg/s  {megabytes / seconds:8.1f} MB/s")
+        print(f"against the quiet floor (imapclient without imaplib's debug formatting): "
+              f"full/raw-quiet={timings['full'] / timings['raw-quiet']:.2f}")
         print(f"ratios: full/raw={timings['full'] / timings['raw']:.2f} "
               f"full/getmail={timings['full'] / timings['getmail']:.2f}")
     finally:

@@ -221,12 +221,22 @@ def _base64_bodies(buf) -> list[tuple[int, int]]:
             pos = header.end()
             continue
         start = blank.end()
-        boundary = _find(buf, b"\n--", start)
+        boundary = _next_boundary(buf, start)
         end = len(buf) if boundary < 0 else boundary - (buf[boundary - 1:boundary] == b"\r")
         if end - start >= SET_ASIDE_OVER:
             spans.append((start, end))
         pos = max(end, start)
     return spans
+
+
+def _next_boundary(buf, start: int) -> int:
+    """Where the next line starting with "--" begins. Base64 has no "-", so the dash search (memchr)
+    runs at memory speed and its first hit is normally the boundary itself."""
+    while (dash := _find(buf, b"-", start)) >= 0:
+        if buf[dash - 1:dash + 2] == b"\n--":
+            return dash - 1
+        start = dash + 1
+    return -1
 
 
 def _find(buf, needle: bytes, start: int) -> int:

@@ -72,11 +72,12 @@ class BlobStore:
         return self.root / kind / sha256[:2] / sha256
 
     def put(self, kind: str, data: bytes, sha256: str | None = None) -> str:
+        """`sha256`, when the caller has it already, spares hashing the data again."""
         if sha256 and self._present(kind, sha256, len(data)):
             return sha256
-        return self.put_chunks(kind, (data,))[0]
+        return self.put_chunks(kind, (data,), sha256)[0]
 
-    def put_chunks(self, kind: str, chunks: Iterable[bytes]) -> tuple[str, int]:
+    def put_chunks(self, kind: str, chunks: Iterable[bytes], sha256: str | None = None) -> tuple[str, int]:
         """Stream `chunks` into the store; returns (sha256, size). Raw messages, the durable copy, are
         fsynced with their directory; attachments are not (every processing derives them again).
 
@@ -84,14 +85,15 @@ class BlobStore:
         IMAP connection) pass through unchanged."""
         durable = kind == "raw"
         spool = self.root / "tmp"
-        digest, size = hashlib.sha256(), 0
+        digest, size = (None if sha256 else hashlib.sha256()), 0
         with _store_errors(spool):
             spool.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=spool, prefix=f"{kind}-")
         try:
             with os.fdopen(fd, "wb") as handle:
                 for chunk in chunks:
-                    digest.update(chunk)
+                    if digest:
+                        digest.update(chunk)
                     size += len(chunk)
                     with _store_errors(spool):
                         handle.write(chunk)
@@ -99,7 +101,7 @@ class BlobStore:
                     handle.flush()
                     if durable:
                         os.fsync(handle.fileno())
-            sha256 = digest.hexdigest()
+            sha256 = digest.hexdigest() if digest else sha256
             target = self.path(kind, sha256)
             with _store_errors(target):
                 os.chmod(tmp, 0o640)

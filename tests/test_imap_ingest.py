@@ -215,3 +215,46 @@ def test_servers_without_move_get_copy_deleted_uid_expunge(dovecot, imap_user, c
     assert dovecot.count(user, password, "已登记") == 4
     # UID EXPUNGE removed only what we copied; a plain EXPUNGE would have taken the other one too.
     assert dovecot.count(user, password, "INBOX") == 1
+
+
+def test_large_messages_arrive_in_pieces_and_groups_stay_within_their_byte_budget(dovecot, imap_user, config_for,
+                                                                                  monkeypatch):
+    """Scaled down (a piece of 64 KB, a 'large' message over 200 KB): the bytes stored are the bytes sent."""
+    import hashlib
+    import os
+
+    from inbox_daemon import imap_source
+
+    monkeypatch.setattr(imap_source, "STREAM_OVER", 200_000)
+    monkeypatch.setattr(imap_source, "PIECE", 65_536)
+    monkeypatch.setattr(imap_source, "BATCH_BYTES", 300_000)
+    user, password = imap_user
+    sizes = [1_000, 150_000, 150_000, 1_000, 700_000, 1_000]
+    messages = [compose(sender=f"s{i}@qq.com", subject=f"微视频《片{i}》", body="作品名称：片",
+                        attachments=[(f"{i}.mp4", os.urandom(size), "video/mp4")]) for i, size in enumerate(sizes)]
+    head = b"From: exact@qq.com\r\nSubject: exact\r\n\r\n"
+    lines = (b"A" * 78 + b"\r\n") * ((65_536 * 5 - len(head)) // 80)
+    messages.append(head + lines + b"B" * (65_536 * 5 - len(head) - len(lines) - 2) + b"\r\n")  # ends with a piece
+    assert len(messages[-1]) == 65_536 * 5
+    dovecot.append(user, password, "INBOX", messages)
+    on_server = [hashlib.sha256(m).hexdigest() for m in dovecot.bodies(user, password, "INBOX")]  # CRLF as served
+    fetches = []
+    real_fetch = imap_source.IMAPClient.fetch
+
+    def counting_fetch(self, messages, data, *args, **kwargs):
+        fetches.append((len(messages), tuple(data)))
+        return real_fetch(self, messages, data, *args, **kwargs)
+    monkeypatch.setattr(imap_source.IMAPClient, "fetch", counting_fetch)
+    config = config_for([imap_mailbox(dovecot, user, done_folder="Done")])
+    store = stored(config)
+    [result] = poll_all(config, store)
+
+    assert (result.new, result.errors) == (7, 0)
+    rows = store.db.execute("SELECT uid, raw_sha256, raw_size FROM messages ORDER BY CAST(uid AS INTEGER)").fetchall()
+    assert [sha for _, sha, _ in rows] == on_server
+    assert all(store.blobs.verify("raw", sha) for _, sha, _ in rows)
+    pieces = [n for n, data in fetches if data[0].startswith("BODY.PEEK[]<")]
+    assert len(pieces) >= 2 * 8  # two large messages of 8+ pieces each
+    whole = [n for n, data in fetches if data == ("BODY.PEEK[]",)]
+    assert whole and max(whole) <= 2  # 150 KB + 150 KB > 300 KB: never three of them at once
+    assert dovecot.count(user, password, "Done") == 7
