@@ -7,6 +7,7 @@ Starts a real Dovecot on loopback, fills a mailbox with a realistic mix (80% tex
   1. raw:     one imapclient connection, UID FETCH BODY.PEEK[] in batches, nothing else (imapclient as
               shipped, which sets imaplib's debug level to 5: imaplib then formats every literal);
      raw-quiet: the same with that debug formatting off, as the daemon itself runs imapclient;
+     durable:   raw-quiet plus what no lossless fetcher can skip: each message hashed, written, fsynced;
   2. getmail: getmail6 (pip install getmail6) retrieving the same mailbox into a Maildir;
   3. full:    `inbox-daemon poll --once` doing the whole job (store, parse, judge, reply queued).
 The last line is exactly `ratios: full/raw=X.XX full/getmail=Y.YY` (ratios of elapsed time).
@@ -32,6 +33,7 @@ from servers import Dovecot  # noqa: E402
 
 from inbox_daemon import media  # noqa: E402
 from inbox_daemon.imap_source import quiet_imaplib  # noqa: E402
+from inbox_daemon.store import BlobStore  # noqa: E402
 from inbox_daemon.samples import BIO, CST, compose  # noqa: E402
 
 
@@ -88,6 +90,20 @@ def raw_floor(dovecot: Dovecot, user: str, password: str, quiet: bool = False) -
             for data in client.fetch(uids[start:start + 50], ["BODY.PEEK[]"]).values():
                 total += len(data[b"BODY[]"])
     return total
+
+
+def durable_floor(dovecot: Dovecot, user: str, password: str, work: Path) -> None:
+    """The least a fetcher that cannot lose mail must do: the quiet fetch, each message hashed,
+    written and fsynced (the daemon's own BlobStore), one after the other; nothing parsed."""
+    blobs = BlobStore(work / "durable")
+    with dovecot.client(user, password) as client:
+        quiet_imaplib(client)
+        client.select_folder("INBOX", readonly=True)
+        uids = client.search("ALL")
+        for start in range(0, len(uids), 50):
+            for data in client.fetch(uids[start:start + 50], ["BODY.PEEK[]"]).values():
+                blobs.put("raw", data[b"BODY[]"])
+    shutil.rmtree(work / "durable")
 
 
 def getmail_exe() -> str | None:
@@ -175,12 +191,14 @@ def main() -> None:
         timings = {}
         timings["raw"] = measure("raw", lambda: raw_floor(dovecot, user, password))
         timings["raw-quiet"] = measure("raw-quiet", lambda: raw_floor(dovecot, user, password, quiet=True))
+        timings["durable"] = measure("durable", lambda: durable_floor(dovecot, user, password, work))
         timings["getmail"] = measure("getmail", lambda: getmail_run(dovecot, user, password, work))
         timings["full"] = measure("full", lambda: full_run(dovecot, user, password, work))
         for name, seconds in timings.items():
             print(f"{name:8s} {seconds:8.2f} s  {args.messages / seconds:8.1f} msg/s  {megabytes / seconds:8.1f} MB/s")
         print(f"against the quiet floor (imapclient without imaplib's debug formatting): "
-              f"full/raw-quiet={timings['full'] / timings['raw-quiet']:.2f}")
+              f"full/raw-quiet={timings['full'] / timings['raw-quiet']:.2f}; against the durable floor "
+              f"(quiet fetch + hash + write + fsync): full/durable={timings['full'] / timings['durable']:.2f}")
         print(f"ratios: full/raw={timings['full'] / timings['raw']:.2f} "
               f"full/getmail={timings['full'] / timings['getmail']:.2f}")
     finally:
