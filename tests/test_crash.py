@@ -10,6 +10,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from conftest import PASSWORD_ENV, imap_mailbox, write_config
 
 from inbox_daemon.config import load_config
@@ -93,3 +95,26 @@ def test_a_full_disk_stops_the_pass_and_leaves_mail_on_the_server(dovecot, imap_
     assert again.returncode == 0, again.stderr
     assert store.db.execute("SELECT COUNT(*), COUNT(DISTINCT raw_sha256) FROM messages").fetchone() == (3, 3)
     assert dovecot.count(user, password, "INBOX") == 0 and dovecot.count(user, password, "Done") == 3
+
+
+def test_temp_files_of_a_killed_writer_are_cleared_but_not_one_being_written(tmp_path):
+    from inbox_daemon.store import BlobStore
+
+    blobs = BlobStore(tmp_path / "files")
+    sha, size = blobs.put_chunks("raw", iter([b"From: a@qq.com\r\n", b"\r\nbody\r\n"]))
+    assert size == 24 and blobs.verify("raw", sha)
+    spool = tmp_path / "files" / "tmp"
+    assert list(spool.iterdir()) == []  # renamed into place, nothing left behind
+    stale, fresh = spool / "raw-stale", spool / "att-fresh"
+    stale.write_bytes(b"half a message")
+    fresh.write_bytes(b"being written")
+    os.utime(stale, (time.time() - 7200, time.time() - 7200))
+    blobs.clear_spool()
+    assert not stale.exists() and fresh.exists()
+
+    def failing():
+        yield b"first piece"
+        raise ConnectionResetError("server went away")
+    with pytest.raises(ConnectionResetError):  # the producer's error passes through, not as a StoreError
+        blobs.put_chunks("raw", failing())
+    assert sorted(p.name for p in spool.iterdir()) == ["att-fresh"]

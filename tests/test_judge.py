@@ -321,3 +321,31 @@ def test_requeue_and_override_record_history(desk, clips):
     assert again.after == "accepted"  # the staff decision survives re-judging
     actions = [e["action"] for e in desk.store.db.query("SELECT action FROM events WHERE message=?", [row["id"]])]
     assert actions == ["judged", "override", "judged", "requeue"]
+
+
+def test_attachments_decoded_straight_to_the_store_are_judged_the_same(tmp_path, photos, clips, monkeypatch):
+    """Large bodies (here: anything over 100 KB) go to disk in pieces; photos, zips and videos are then
+    probed from their files: every recorded attachment and verdict must be what the in-memory path gives."""
+    from inbox_daemon import parse
+
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as z:
+        for n, k in enumerate(["big", "big2", "big3", "big4"]):
+            z.writestr(f"组照/{n}.jpg", photos[k])
+    entries = [photo_entry([("a.jpg", photos["big"], JPEG)]),
+               photo_entry([("组照.zip", archive.getvalue(), "application/zip")], sender="d@qq.com"),
+               video_entry(clips["170"])]
+
+    def judged(root: Path) -> list:
+        desk = Desk(root)
+        rows = [desk.submit(raw) for raw in entries]
+        return [(r["outcome"], r["rule_ids"], [{k: v for k, v in a.items() if k not in ("id", "message")}
+                                              for a in desk.store.attachments(r["id"])]) for r in rows]
+
+    in_memory = judged(tmp_path / "memory")
+    monkeypatch.setattr(parse, "SPILL_OVER", 100_000)
+    spilled = judged(tmp_path / "spilled")
+    assert spilled == in_memory
+    assert [a["kind"] for a in spilled[1][2]] == ["archive"] + ["image"] * 4
+    assert spilled[0][2][0]["width"] and json.loads(spilled[0][2][0]["meta"])["image_format"] == "JPEG"
+    assert len(list((tmp_path / "spilled" / "files" / "tmp").iterdir())) == 0  # no temp file left behind
