@@ -258,3 +258,25 @@ def test_large_messages_arrive_in_pieces_and_groups_stay_within_their_byte_budge
     whole = [n for n, data in fetches if data == ("BODY.PEEK[]",)]
     assert whole and max(whole) <= 2  # 150 KB + 150 KB > 300 KB: never three of them at once
     assert dovecot.count(user, password, "Done") == 7
+
+
+def test_imaplib_formats_literals_only_when_someone_listens(dovecot, imap_user):
+    """imapclient sets imaplib's debug level to 5, which formats every fetched message with %r."""
+    import logging
+
+    from inbox_daemon.imap_source import quiet_imaplib
+
+    user, password = imap_user
+    with dovecot.client(user, password) as client:
+        assert client._imap.debug == 5
+        quiet_imaplib(client)
+        assert client._imap.debug == 0
+    logger = logging.getLogger("imapclient.imaplib")
+    level = logger.level
+    logger.setLevel(logging.DEBUG)
+    try:
+        with dovecot.client(user, password) as client:
+            quiet_imaplib(client)
+            assert client._imap.debug == 5  # asked for: kept
+    finally:
+        logger.setLevel(level)
