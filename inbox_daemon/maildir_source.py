@@ -94,7 +94,8 @@ class MaildirSource:
             done = self.maildir.add_folder(self.mailbox.done_folder)
         for key in uids:
             try:
-                done.add(self.maildir.get_bytes(key))
+                with self.maildir.get_file(key) as handle:  # copied line by line, not read whole
+                    done.add(handle)
                 self.maildir.discard(key)
-            except KeyError:
+            except (KeyError, FileNotFoundError):
                 continue

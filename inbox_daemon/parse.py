@@ -200,8 +200,7 @@ CTE_BASE64 = re.compile(rb'(?im)^content-transfer-encoding:[ \t]*"?base64"?[ \t]
 BLANK_LINE = re.compile(rb"\r?\n\r?\n")
 HEADER_WINDOW = 64 * 1024  # a part's remaining headers, at most
 SET_ASIDE_OVER = 64 * 1024  # smaller bodies are cheap enough for the feed parser
-SPILL_OVER = 8 << 20  # larger bodies are decoded in pieces straight into the attachment store
-PIECE = 4 << 20
+PIECE = 4 << 20  # larger bodies are decoded this much at a time
 NOT_BASE64 = bytes(sorted(set(range(256)) - set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")))
 MARKER = "inbox-daemon-run:"
 Spill = Callable[[Iterable[bytes]], tuple[str, int]]  # decoded pieces -> (sha256, size) in the store
@@ -289,6 +288,10 @@ def _marker_index(data: bytes) -> int | None:
 
 def _decode_pieces(buf, start: int, end: int) -> Iterator[bytes]:
     """A base64 body decoded piece by piece, as `_b64decode` would decode it whole."""
+    if end - start <= PIECE:
+        yield _b64decode(buf[start:end])
+        _release(buf, start, end)
+        return
     carry = b""
     for pos in range(start, end, PIECE):
         stop = min(end, pos + PIECE)
@@ -307,7 +310,8 @@ def _decode_pieces(buf, start: int, end: int) -> Iterator[bytes]:
 
 @dataclass
 class _SetAside:
-    """Large base64 bodies cut out of the parse view, decoded from the original buffer when met."""
+    """Large base64 bodies cut out of the parse view, decoded from the original buffer when met:
+    in memory, or with `spill` piece by piece straight into the attachment store."""
 
     buf: object  # bytes or a read-only mmap of the stored message
     spans: list[tuple[int, int]]
@@ -315,7 +319,7 @@ class _SetAside:
 
     def attachment(self, index: int, filename: str, declared: str) -> Attachment:
         start, end = self.spans[index]
-        if self.spill is None or end - start <= SPILL_OVER:
+        if self.spill is None:
             data = _b64decode(self.buf[start:end])
             kind, mime = attachment_kind(data, filename, declared)
             return Attachment(filename, declared, mime, kind, len(data), hashlib.sha256(data).hexdigest(), data)
@@ -340,7 +344,8 @@ def _marker_leaked(parser, count: int) -> bool:
 
 def parse_message(raw, spill: Spill | None = None) -> ParsedMail:
     """Parse raw RFC 5322 bytes (bytes or a mapped file). May raise on hopeless input; the caller
-    records it as `error`. With `spill`, base64 bodies over SPILL_OVER go straight to the store."""
+    records it as `error`. With `spill`, large base64 bodies go straight to the store, never whole
+    in memory."""
     skeleton, spans = _set_aside_base64(raw)
     if spans:
         try:

@@ -88,6 +88,24 @@ def test_jsonl_export_has_exactly_the_public_keys(tmp_path):
             "message": "缺少“联系电话”。请直接回复本邮件，写上“联系电话：……”。"} in obj["rules"]
 
 
+def test_maildir_done_folder_gets_the_exact_bytes(tmp_path):
+    import hashlib
+
+    messages = [compose(sender=f"m{i}@qq.com", subject="微视频", body="作品名称：测试",
+                        attachments=[("a.mp4", os.urandom(300_000), "video/mp4")]) for i in range(3)]
+    path = maildir_with(tmp_path, messages)
+    config = write_config(tmp_path, [{"name": "local", "source": "maildir", "path": str(path),
+                                      "contests": ["micro_video"], "done_folder": "done"}])
+    assert run_cli("--config", str(config), "poll", "--once").returncode == 0
+    box = mailbox.Maildir(path, factory=None, create=False)
+    assert len(box) == 0
+    moved = [box.get_folder("done").get_bytes(key) for key in box.get_folder("done").keys()]
+    stored = {row["raw_sha256"] for row in Store.from_config(load_config(config)).db.query(
+        "SELECT raw_sha256 FROM messages")}
+    assert {hashlib.sha256(m).hexdigest() for m in moved} == stored == {hashlib.sha256(m).hexdigest()
+                                                                        for m in messages}
+
+
 def test_maildir_receive_time_prefers_topmost_received_then_delivery_date():
     fallback = datetime(2022, 9, 1, tzinfo=timezone.utc)
     two_hops = (b"Received: from b by c; Tue, 16 Aug 2022 10:12:00 +0800\r\n"

@@ -324,8 +324,8 @@ def test_requeue_and_override_record_history(desk, clips):
 
 
 def test_attachments_decoded_straight_to_the_store_are_judged_the_same(tmp_path, photos, clips, monkeypatch):
-    """Large bodies (here: anything over 100 KB) go to disk in pieces; photos, zips and videos are then
-    probed from their files: every recorded attachment and verdict must be what the in-memory path gives."""
+    """Large bodies go to disk (in pieces over PIECE); photos, zips and videos are then probed from their
+    files: every recorded attachment and verdict must be what the plain in-memory parse gives."""
     from inbox_daemon import parse
 
     archive = io.BytesIO()
@@ -342,9 +342,10 @@ def test_attachments_decoded_straight_to_the_store_are_judged_the_same(tmp_path,
         return [(r["outcome"], r["rule_ids"], [{k: v for k, v in a.items() if k not in ("id", "message")}
                                               for a in desk.store.attachments(r["id"])]) for r in rows]
 
-    in_memory = judged(tmp_path / "memory")
-    monkeypatch.setattr(parse, "SPILL_OVER", 100_000)
+    monkeypatch.setattr(parse, "PIECE", 100_003)
     spilled = judged(tmp_path / "spilled")
+    monkeypatch.setattr(parse, "SET_ASIDE_OVER", 1 << 40)  # nothing set aside: the feed parser decodes all
+    in_memory = judged(tmp_path / "memory")
     assert spilled == in_memory
     assert [a["kind"] for a in spilled[1][2]] == ["archive"] + ["image"] * 4
     assert spilled[0][2][0]["width"] and json.loads(spilled[0][2][0]["meta"])["image_format"] == "JPEG"

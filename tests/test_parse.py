@@ -316,7 +316,6 @@ def test_a_large_body_decoded_in_pieces_to_the_store_matches_the_plain_parse(mon
     from inbox_daemon import parse
     from inbox_daemon.parse import _parse
 
-    monkeypatch.setattr(parse, "SPILL_OVER", 100_000)
     monkeypatch.setattr(parse, "PIECE", 65_537)  # odd: pieces end mid-line and mid-quad
     video = make_video_like(400_001)
     raw = crlf("From: a@qq.com\nSubject: 微视频\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"b1\"\n\n"
