@@ -198,7 +198,7 @@ class ImapSource:
 
         for group in _groups(sorted(sizes.items())):
             if sizes[group[0]] > STREAM_OVER:  # alone in its group
-                stored = self._retry(lambda uid=group[0]: self._store_in_pieces(uid, blobs), "fetch")
+                stored = self._retry(lambda uid=group[0]: self._store_in_pieces(uid, sizes[uid], blobs), "fetch")
                 if stored:
                     yield message(group[0], *stored)
                 continue
@@ -208,12 +208,15 @@ class ImapSource:
                 if body is not None:  # None: expunged meanwhile
                     yield message(uid, *blobs.put_chunks("raw", (bytes(body),)))
 
-    def _store_in_pieces(self, uid: int, blobs: BlobStore) -> tuple[str, int] | None:
+    def _store_in_pieces(self, uid: int, size: int, blobs: BlobStore) -> tuple[str, int] | None:
+        """Read until a short piece: RFC822.SIZE is only a hint (servers count line ends differently)."""
         def pieces() -> Iterator[bytes]:
             offset = 0
             while True:
                 data = self.client.fetch([uid], [f"BODY.PEEK[]<{offset}.{PIECE}>"]).get(uid, {})
                 piece = next((v for k, v in data.items() if k.startswith(b"BODY[]")), None)
+                if piece is None and offset >= size > 0:
+                    return  # NIL just past the end, from servers that send no empty string there
                 if piece is None:
                     raise _Expunged(uid)
                 yield bytes(piece)
