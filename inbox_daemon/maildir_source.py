@@ -8,13 +8,12 @@ from datetime import datetime, timezone
 from email.parser import BytesHeaderParser
 from email.utils import parsedate_to_datetime
 from functools import partial
+from itertools import chain
 from typing import Iterator
 
 from .config import MailboxConfig
 from .errors import FetchError
 from .store import CHUNK, BlobStore, RawMessage
-
-HEAD_BYTES = 256 * 1024  # enough for any sane header block; receive times come from there
 
 
 def receive_time(raw: bytes, fallback: datetime) -> datetime:
@@ -78,10 +77,9 @@ class MaildirSource:
                 handle = self.maildir.get_file(key)
             except (KeyError, FileNotFoundError):
                 continue  # removed meanwhile
-            with handle:
-                head = handle.read(HEAD_BYTES)
-                handle.seek(0)
-                sha256, size = blobs.put_chunks("raw", iter(partial(handle.read, CHUNK), b""))
+            with handle:  # the first chunk (1 MiB) holds any sane header block: receive times come from it
+                head = handle.read(CHUNK)
+                sha256, size = blobs.put_chunks("raw", chain([head], iter(partial(handle.read, CHUNK), b"")))
             received = receive_time(head, self.delivered.get(key) or datetime.now(timezone.utc))
             yield RawMessage(self.mailbox.name, self.folder, 0, key, b"", received, sha256, size)
 

@@ -308,6 +308,11 @@ def _decode_pieces(buf, start: int, end: int) -> Iterator[bytes]:
             raise _Irregular(str(err)) from err
 
 
+def _attachment(data: bytes, filename: str, declared: str) -> Attachment:
+    kind, mime = attachment_kind(data, filename, declared)
+    return Attachment(filename, declared, mime, kind, len(data), hashlib.sha256(data).hexdigest(), data)
+
+
 @dataclass
 class _SetAside:
     """Large base64 bodies cut out of the parse view, decoded from the original buffer when met:
@@ -320,9 +325,7 @@ class _SetAside:
     def attachment(self, index: int, filename: str, declared: str) -> Attachment:
         start, end = self.spans[index]
         if self.spill is None:
-            data = _b64decode(self.buf[start:end])
-            kind, mime = attachment_kind(data, filename, declared)
-            return Attachment(filename, declared, mime, kind, len(data), hashlib.sha256(data).hexdigest(), data)
+            return _attachment(_b64decode(self.buf[start:end]), filename, declared)
         head = bytearray()
 
         def watched(pieces: Iterator[bytes]) -> Iterator[bytes]:
@@ -395,9 +398,7 @@ def _parse(raw: bytes, aside: _SetAside | None = None) -> ParsedMail | None:
         if index is not None:
             attachments.append(aside.attachment(index, filename, declared))
             continue
-        kind, mime = attachment_kind(data, filename, declared)
-        attachments.append(Attachment(filename=filename, declared_type=declared, mime=mime, kind=kind,
-                                      size=len(data), sha256=hashlib.sha256(data).hexdigest(), data=data))
+        attachments.append(_attachment(data, filename, declared))
     html = "\n".join(parser.text_html)
     # Text of unknown subtypes (a broken boundary leaves the whole body there) is the last resort.
     text = ("\n".join(parser.text_plain).strip() or html_to_text(html)

@@ -55,10 +55,15 @@ class Probe:
                 if v not in (None, {}, "")}
 
 
+def _readable(data: bytes, path: str | None):
+    """The stored file when there is one (large attachments have no bytes in memory), else the bytes."""
+    return path if path else io.BytesIO(data)
+
+
 def probe_video(data: bytes | None, path: str | None = None) -> dict:
     """Duration (s), width, height, codec; `readable` False when there is no video track."""
     try:
-        info = MediaInfo.parse(path if path else io.BytesIO(data))
+        info = MediaInfo.parse(_readable(data, path))
     except (OSError, RuntimeError, ValueError) as err:
         return {"readable": False, "note": f"mediainfo: {err}"}
     video = next((t for t in info.tracks if t.track_type == "Video"), None)
@@ -80,7 +85,7 @@ def probe_image(data: bytes, path: str | None = None) -> dict:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data) if data or not path else path) as image:
+            with Image.open(_readable(data, path)) as image:
                 exif = image.getexif()
                 tags = {name: str(exif.get(tag)).strip("\x00 ").strip() for tag, name in EXIF_TAGS.items()
                         if exif.get(tag)}
@@ -113,9 +118,9 @@ def zip_members(data: bytes, path: str | None = None) -> tuple[list[tuple[str, b
     """(name, bytes) of each file in a zip (`data`, or the file at `path`), within limits; a note says
     what was refused."""
     try:
-        archive = zipfile.ZipFile(io.BytesIO(data) if data or not path else path)
+        archive = zipfile.ZipFile(_readable(data, path))
         infos = [i for i in archive.infolist() if not i.is_dir()]
-        packed = len(data) or os.path.getsize(path or "")
+        packed = os.path.getsize(path) if path else len(data)
     except (zipfile.BadZipFile, OSError, ValueError) as err:
         return [], f"bad zip: {err}"
     if len(infos) > ZIP_MAX_MEMBERS:

@@ -347,9 +347,6 @@ class Store:
         rows = list(self.db.query("SELECT * FROM messages WHERE id=?", [pk]))
         return rows[0] if rows else None
 
-    def raw_bytes(self, pk: int) -> bytes:
-        return self.blobs.get("raw", self.message(pk)["raw_sha256"])
-
     def attachments(self, pk: int) -> list[dict]:
         return list(self.db.query("SELECT * FROM attachments WHERE message=? ORDER BY position", [pk]))
 
