@@ -31,10 +31,10 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from servers import Dovecot  # noqa: E402
 
-from inbox_daemon import media  # noqa: E402
+from inbox_daemon.demo import media  # noqa: E402
 from inbox_daemon.imap_source import quiet_imaplib  # noqa: E402
 from inbox_daemon.store import BlobStore  # noqa: E402
-from inbox_daemon.samples import BIO, CST, compose  # noqa: E402
+from inbox_daemon.demo.samples import BIO, CST, compose  # noqa: E402
 
 
 def build_mix(count: int, seed: int = 7) -> list[bytes]:

@@ -26,7 +26,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from conftest import imap_mailbox, smtp_section, write_config  # noqa: E402
 from servers import Dovecot, SmtpSink, self_signed_cert  # noqa: E402
 
-from inbox_daemon.samples import BIO, CST, compose  # noqa: E402
+from inbox_daemon.demo.samples import BIO, CST, compose  # noqa: E402
 
 
 def main() -> None:

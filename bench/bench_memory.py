@@ -25,8 +25,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from conftest import PASSWORD_ENV, imap_mailbox, write_config  # noqa: E402
 from servers import Dovecot  # noqa: E402
 
-from inbox_daemon import media  # noqa: E402
-from inbox_daemon.samples import compose  # noqa: E402
+from inbox_daemon.demo import media  # noqa: E402
+from inbox_daemon.demo.samples import compose  # noqa: E402
 
 IDLE = ("import inbox_daemon.cli, inbox_daemon.ingest, inbox_daemon.pipeline, inbox_daemon.digest; "
         "from inbox_daemon.config import load_config; load_config(sys.argv[1])")

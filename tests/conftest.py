@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from servers import Dovecot, SmtpSink, self_signed_cert  # noqa: E402
 
-from inbox_daemon import media  # noqa: E402
+from inbox_daemon.demo import media  # noqa: E402
 from inbox_daemon.config import load_config  # noqa: E402
 
 RULES = Path(__file__).resolve().parents[1] / "rules"

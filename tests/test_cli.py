@@ -18,7 +18,7 @@ from conftest import PASSWORD_ENV, imap_mailbox, run_cli, write_config
 from inbox_daemon.config import load_config
 from inbox_daemon.export import JSONL_KEYS
 from inbox_daemon.maildir_source import receive_time
-from inbox_daemon.samples import compose
+from inbox_daemon.demo.samples import compose
 from inbox_daemon.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,7 +15,7 @@ import pytest
 from conftest import PASSWORD_ENV, imap_mailbox, write_config
 
 from inbox_daemon.config import load_config
-from inbox_daemon.samples import compose
+from inbox_daemon.demo.samples import compose
 from inbox_daemon.store import Store
 
 

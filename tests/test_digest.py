@@ -16,12 +16,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from conftest import RULES, write_config
 
-from inbox_daemon import media
+from inbox_daemon.demo import media
 from inbox_daemon.config import load_config
 from inbox_daemon.digest import build_digest, mask_phone, write_digest
 from inbox_daemon.pipeline import Context, process
 from inbox_daemon.rules import load_rules
-from inbox_daemon.samples import BIO, CST, PUBLICITY, compose
+from inbox_daemon.demo.samples import BIO, CST, PUBLICITY, compose
 from inbox_daemon.store import RawMessage, Store
 from inbox_daemon.tables import xlsx_bytes
 

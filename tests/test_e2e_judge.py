@@ -7,8 +7,8 @@ from datetime import datetime
 
 from conftest import PASSWORD_ENV, imap_mailbox, run_cli, write_config
 
-from inbox_daemon import media
-from inbox_daemon.samples import BIO, CST, PUBLICITY, compose
+from inbox_daemon.demo import media
+from inbox_daemon.demo.samples import BIO, CST, PUBLICITY, compose
 
 MP4, JPEG = "video/mp4", "image/jpeg"
 

@@ -13,7 +13,7 @@ from inbox_daemon.extract import (canonical_date, canonical_fields, canonical_ph
                                   extract_fields, new_text)
 from inbox_daemon.parse import parse_message
 from inbox_daemon.rules import load_rules
-from inbox_daemon.samples import compose
+from inbox_daemon.demo.samples import compose
 
 RULESET = load_rules(RULES)
 QQ = dict(charset="gbk", label="gb2312", mailer="QQMail 2.x")

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from inbox_daemon.pipeline import Context, process
 from inbox_daemon.rules import load_rules
-from inbox_daemon.samples import CST, compose
+from inbox_daemon.demo.samples import CST, compose
 from inbox_daemon.store import RawMessage, Store
 
 SEEDS = [

@@ -13,10 +13,10 @@ from datetime import datetime
 import pytest
 from conftest import RULES
 
-from inbox_daemon import media
+from inbox_daemon.demo import media
 from inbox_daemon.pipeline import Context, process
 from inbox_daemon.rules import load_rules
-from inbox_daemon.samples import CST, compose
+from inbox_daemon.demo.samples import CST, compose
 from inbox_daemon.store import RawMessage, Store
 
 OUTCOMES = {"accepted", "rejected", "needs_review", "ignored", "error"}

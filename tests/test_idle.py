@@ -11,7 +11,7 @@ from datetime import datetime
 
 from conftest import PASSWORD_ENV, SMTP_PASSWORD_ENV, imap_mailbox, smtp_section, write_config
 
-from inbox_daemon.samples import CST, compose
+from inbox_daemon.demo.samples import CST, compose
 
 
 def test_idle_wakes_the_poll_and_the_reply_follows(dovecot, imap_user, tmp_path, tls_cert):

@@ -11,7 +11,7 @@ from conftest import imap_mailbox
 
 from inbox_daemon.errors import LockError
 from inbox_daemon.ingest import pass_lock, poll_all
-from inbox_daemon.samples import compose
+from inbox_daemon.demo.samples import compose
 from inbox_daemon.store import Store
 
 

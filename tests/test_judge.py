@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from conftest import RULES
 
-from inbox_daemon import media
+from inbox_daemon.demo import media
 from inbox_daemon.pipeline import Context, process
 from inbox_daemon.rules import load_rules
-from inbox_daemon.samples import BIO, CST, PUBLICITY, compose
+from inbox_daemon.demo.samples import BIO, CST, PUBLICITY, compose
 from inbox_daemon.staff import override, requeue, select_messages
 from inbox_daemon.store import RawMessage, Store
 

@@ -12,9 +12,9 @@ import pytest
 from conftest import CORPUS
 
 from inbox_daemon.charsets import canonical_charset, decode_text
-from inbox_daemon.media import make_jpeg
+from inbox_daemon.demo.media import make_jpeg
 from inbox_daemon.parse import html_to_text, parse_message
-from inbox_daemon.samples import compose
+from inbox_daemon.demo.samples import compose
 
 RARE = "朱镕基 ㎜ 陶喆 王堃"  # all outside GB2312: a strict gb2312 decode fails on each
 

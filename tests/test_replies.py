@@ -19,7 +19,7 @@ from inbox_daemon.config import load_config
 from inbox_daemon.ingest import poll_all
 from inbox_daemon.pipeline import Context
 from inbox_daemon.rules import load_rules
-from inbox_daemon.samples import BIO, CST, compose
+from inbox_daemon.demo.samples import BIO, CST, compose
 from inbox_daemon.send import drain
 from inbox_daemon.staff import override
 from inbox_daemon.store import Store

@@ -9,7 +9,7 @@ import zipfile
 import pytest
 from conftest import RULES
 
-from inbox_daemon import media
+from inbox_daemon.demo import media
 from inbox_daemon.errors import ConfigError
 from inbox_daemon.extract import large_attachment_links
 from inbox_daemon.probe import probe_image, zip_members

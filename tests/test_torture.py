@@ -20,9 +20,9 @@ from datetime import datetime, timedelta
 import pytest
 from conftest import PASSWORD_ENV, SMTP_PASSWORD_ENV, imap_mailbox, smtp_section, write_config
 
-from inbox_daemon import media
+from inbox_daemon.demo import media
 from inbox_daemon.config import load_config
-from inbox_daemon.samples import CST, compose
+from inbox_daemon.demo.samples import CST, compose
 from inbox_daemon.send import drain
 from inbox_daemon.store import Store
 
