@@ -88,6 +88,25 @@ class DigestConfig:
 
 
 @dataclass(frozen=True)
+class WebConfig:
+    """The staff console. `secret_env` names the variable holding the session key (never in the file)."""
+
+    listen: str = "127.0.0.1:8080"
+    base_url: str | None = None  # e.g. https://contest.example.org/ : the digest links entries there
+    secret_env: str = "INBOX_WEB_SECRET"
+    secure_cookies: bool = False  # set when served over TLS (nginx in front)
+    session_hours: int = 12
+
+    @property
+    def host(self) -> str:
+        return self.listen.rsplit(":", 1)[0].strip("[]") or "127.0.0.1"
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rsplit(":", 1)[1])
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     storage: StorageConfig
@@ -96,6 +115,7 @@ class Config:
     smtp: SmtpConfig
     schedule: ScheduleConfig
     digest: DigestConfig = field(default_factory=DigestConfig)
+    web: WebConfig | None = None  # None: no [web] section, `run` serves no console
 
     def mailbox(self, name: str) -> MailboxConfig:
         for mailbox in self.mailboxes:
@@ -249,7 +269,7 @@ class _Reader:
     # -- sections ----------------------------------------------------------
 
     def build(self, path: Path, data: dict) -> Config:
-        self.table(data, "", {"storage", "rules", "mailboxes", "smtp", "schedule", "digest"})
+        self.table(data, "", {"storage", "rules", "mailboxes", "smtp", "schedule", "digest", "web"})
         storage = self.storage(self.section(data, "storage"))
         rules = self.table(self.section(data, "rules"), "rules", {"dir"})
         rules_dir = self.path(rules, "rules", "dir", "rules")
@@ -260,8 +280,9 @@ class _Reader:
         smtp = self.smtp(self.section(data, "smtp"))
         schedule = self.schedule(self.section(data, "schedule"))
         digest = self.digest(self.section(data, "digest"))
+        web = self.web(self.section(data, "web")) if "web" in data else None
         return Config(path=path.resolve(), storage=storage, rules_dir=rules_dir, mailboxes=mailboxes,
-                      smtp=smtp, schedule=schedule, digest=digest)
+                      smtp=smtp, schedule=schedule, digest=digest, web=web)
 
     def section(self, data: dict, name: str) -> dict:
         value = data.get(name, {})
@@ -385,3 +406,28 @@ class _Reader:
         self.table(data, "digest", {"to", "reports_dir"})
         return DigestConfig(to=self.string_list(data, "digest", "to"),
                             reports_dir=self.path(data, "digest", "reports_dir", "reports"))
+
+    def web(self, data: dict) -> WebConfig:
+        t = "web"
+        self.table(data, t, {"listen", "base_url", "secret_env", "secure_cookies", "session_hours"})
+        listen = self.string(data, t, "listen", "127.0.0.1:8080")
+        host, _, port = (listen or "").rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            self.problem(t, "listen", "必须写成 地址:端口，如 127.0.0.1:8080", "must be host:port, e.g. 127.0.0.1:8080")
+            listen = "127.0.0.1:8080"
+        base_url = self.string(data, t, "base_url")
+        if base_url and not re.match(r"https?://[^/\s]+", base_url):
+            self.problem(t, "base_url", "必须是以 http:// 或 https:// 开头的网址", "must be an http(s):// URL")
+            base_url = None
+        secret_env = self.string(data, t, "secret_env", "INBOX_WEB_SECRET")
+        if secret_env and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", secret_env):
+            self.problem(t, "secret_env", "必须是环境变量名（不是密钥本身）",
+                         "must be the name of an environment variable (not the key itself)")
+            secret_env = "INBOX_WEB_SECRET"
+        secure = data.get("secure_cookies", False)
+        if not isinstance(secure, bool):
+            self.problem(t, "secure_cookies", "必须是 true 或 false", "must be true or false")
+            secure = False
+        return WebConfig(listen=listen, base_url=base_url.rstrip("/") + "/" if base_url else None,
+                         secret_env=secret_env or "INBOX_WEB_SECRET", secure_cookies=secure,
+                         session_hours=self.integer(data, t, "session_hours", 12, high=24 * 30))
