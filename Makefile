@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: run test setup system-deps clean
+.PHONY: run test test-fast setup system-deps clean
 
 $(BIN)/inbox-daemon: pyproject.toml
 	$(PYTHON) -c "import venv, ensurepip" 2>/dev/null || (apt-get update -qq && apt-get install -y -qq python3-venv)
@@ -29,6 +29,10 @@ run: setup
 
 test: setup system-deps
 	$(BIN)/python -m pytest
+
+# Pure tests only: no servers, no browser, no ffmpeg (the loop to use while working).
+test-fast: setup
+	$(BIN)/python -m pytest -m "not integration" -q
 
 clean:
 	rm -rf $(VENV) data build *.egg-info

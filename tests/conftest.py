@@ -20,6 +20,15 @@ from inbox_daemon.config import load_config  # noqa: E402
 RULES = Path(__file__).resolve().parents[1] / "rules"
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 PASSWORD_ENV = "TEST_IMAP_PASSWORD"
+# A test that uses one of these needs a server, a browser, a child process or media made by ffmpeg:
+# it is an integration test, left out of `make test-fast`.
+INTEGRATION_FIXTURES = {"dovecot", "imap_user", "smtp_sink", "clips", "browser", "console", "tls_cert"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if INTEGRATION_FIXTURES & set(getattr(item, "fixturenames", ())) or item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.integration)
 SMTP_PASSWORD_ENV = "TEST_SMTP_PASSWORD"
 
 

@@ -25,7 +25,7 @@ def test_shipped_config_loads_with_paths_beside_it():
     assert config.mailboxes[0].source == "maildir"
     assert config.mailboxes[0].path == ROOT / "data" / "samples" / "Maildir"
     assert config.smtp.transport == "file"
-    assert config.rules_dir == ROOT / "rules"
+    assert config.rules_dir == (ROOT / "rules").resolve()
     assert config.schedule.poll_every == 120 and config.schedule.timezone == "Asia/Shanghai"
 
 
