@@ -20,7 +20,8 @@ from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginEr
 from . import __version__
 from .config import MailboxConfig, is_loopback
 from .errors import AuthError, CertificateError, ConfigError, FetchError, FolderError
-from .store import BlobStore, RawMessage
+from .blobs import BlobStore
+from .register import RawMessage
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

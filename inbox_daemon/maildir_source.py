@@ -13,7 +13,8 @@ from typing import Iterator
 
 from .config import MailboxConfig
 from .errors import FetchError
-from .store import CHUNK, BlobStore, RawMessage
+from .blobs import CHUNK, BlobStore
+from .register import RawMessage
 
 
 def receive_time(raw: bytes, fallback: datetime) -> datetime:
@@ -70,6 +71,9 @@ class MaildirSource:
 
     def peek(self, uids: list[str]) -> dict[str, tuple[str, int]]:
         return {}
+
+    def present(self, uids: list[str]) -> set[str]:
+        return {key for key in uids if key in self.maildir}
 
     def fetch(self, uids: list[str], blobs: BlobStore) -> Iterator[RawMessage]:
         for key in uids:

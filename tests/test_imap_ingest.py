@@ -42,7 +42,7 @@ def test_two_mailboxes_with_chinese_folder_names(dovecot, imap_user, config_for,
     assert [(r.mailbox, r.new, r.failure) for r in results] == [("committee", 3, None), ("publicity", 4, None)]
     counts = dict(store.db.execute("SELECT mailbox, COUNT(*) FROM messages GROUP BY mailbox").fetchall())
     assert counts == {"committee": 3, "publicity": 4}
-    subjects = {r["subject"] for r in store.rows()}
+    subjects = {r["subject"] for r in store.register.rows()}
     assert "微视频比赛《作品a0》" in subjects and "微视频比赛《作品b3》" in subjects
     # committee: moved into the (created) Chinese done folder; publicity: left in place, flagged \Seen.
     assert dovecot.count(user_a, password, "INBOX") == 0
@@ -72,8 +72,8 @@ def test_200_messages_exactly_once_across_two_polls(dovecot, imap_user, config_f
     assert store.db.execute("SELECT COUNT(*) FROM locations WHERE done_at IS NULL").fetchone()[0] == 0
     assert dovecot.count(user, password, "INBOX") == 0
     assert dovecot.count(user, password, "Done") == 200
-    assert {r["outcome"] for r in store.rows()} == {"rejected"}  # no video attached: attachment_missing
-    assert all("attachment_missing" in r["rules"] for r in store.rows())
+    assert {r["outcome"] for r in store.register.rows()} == {"rejected"}  # no video attached: attachment_missing
+    assert all("attachment_missing" in r["rules"] for r in store.register.rows())
 
 
 def test_uidvalidity_reset_creates_no_duplicates(dovecot, imap_user, config_for):
@@ -206,7 +206,7 @@ def test_servers_without_move_get_copy_deleted_uid_expunge(dovecot, imap_user, c
     with dovecot.client(user, password) as client:
         client.select_folder("INBOX")
         client.add_flags([uid], [b"\\Deleted"])
-    store.set_highest_uid(user, "INBOX", validity, uid)
+    store.register.set_highest_uid(user, "INBOX", validity, uid)
     dovecot.append(user, password, "INBOX", entries(4, "q"))
 
     real = IMAPClient.has_capability
