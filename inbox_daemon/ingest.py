@@ -162,6 +162,7 @@ def poll_all(config: Config, store: Store, context: Context | None = None) -> li
         for mailbox in config.mailboxes:
             try:
                 results.append(poll_mailbox(store, mailbox, context))
+                _note_pass(store, results[-1])
             except FetchError as err:
                 log.error("mailbox=%s pass failed: %s", mailbox.name, err)
                 results.append(PassResult(mailbox.name, failure=str(err)))
@@ -176,4 +177,14 @@ def poll_all(config: Config, store: Store, context: Context | None = None) -> li
                           exc_info=True)
                 results.append(PassResult(mailbox.name, failure=f"内部错误 / internal error: {type(err).__name__}: "
                                                                f"{err}"))
+            if results[-1].failure:
+                _note_pass(store, results[-1])
     return results
+
+
+def _note_pass(store: Store, result: PassResult) -> None:
+    """Mailbox health for the console; a database too busy to take even this is left for the next pass."""
+    try:
+        store.register.record_pass(result.mailbox, result.failure, result.new)
+    except StoreError as err:
+        log.warning("mailbox=%s health not recorded: %s", result.mailbox, err)

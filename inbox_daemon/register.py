@@ -142,6 +142,25 @@ class Register:
                                          "uid": str(uid), "message": message, "seen_at": now_iso()},
                                         ignore=True)
 
+    # -- mailbox health -----------------------------------------------------------------------------
+
+    def record_pass(self, mailbox: str, error: str | None, new: int = 0) -> None:
+        """The outcome of one pass over `mailbox` (error None: it went well)."""
+        at = now_iso()
+        values = {"mailbox": mailbox, "last_pass_at": at, "updated_at": at}
+        values.update({"last_error": error, "last_error_at": at} if error else {"last_ok_at": at, "new": new})
+        with write(self.db):
+            self.db["mailbox_status"].upsert(values, pk="mailbox")
+
+    def record_idle(self, mailbox: str, watching: bool, error: str | None = None) -> None:
+        at = now_iso()
+        values = {"mailbox": mailbox, "idle": int(watching), "idle_since": at if watching else None,
+                  "updated_at": at}
+        if error:
+            values.update(last_error=error, last_error_at=at)
+        with write(self.db):
+            self.db["mailbox_status"].upsert(values, pk="mailbox")
+
     # -- messages ----------------------------------------------------------------------------------
 
     def record_raw(self, raw: RawMessage, sha256: str, size: int, message_id: str = "") -> tuple[int, bool]:
