@@ -56,6 +56,22 @@ def pass_lock(path: Path) -> Iterator[None]:
         os.close(fd)
 
 
+class RegisterJournal:
+    """The done-folder journal kept in `locations`, so it survives a crash (see ImapSource.mark_done)."""
+
+    def __init__(self, store: Store, src: Source):
+        self.register, self.key = store.register, (src.mailbox.name, src.folder, src.uidvalidity)
+
+    def states(self, uids: list[str]) -> dict[str, str | None]:
+        return self.register.copy_states(*self.key, uids)
+
+    def record(self, states: dict[str, tuple[str, str | None]]) -> None:
+        self.register.set_copy_state(*self.key, states)
+
+    def identity(self, uid: str) -> tuple[str, int, str] | None:
+        return self.register.identity(*self.key, uid)
+
+
 def recover(store: Store, context: Context) -> int:
     """Process rows committed by a pass that died before judging them (another process may hold some)."""
     pending = store.register.unparsed()
@@ -69,8 +85,9 @@ def poll_mailbox(store: Store, mailbox: MailboxConfig, context: Context, source:
     with (source or open_source(mailbox)) as src:
         folder, validity = src.folder, src.uidvalidity
         leftover = store.register.pending_done(mailbox.name, folder, validity)
+        journal = RegisterJournal(store, src)
         if leftover:  # committed by an earlier pass that stopped before telling the server
-            src.mark_done(leftover)
+            src.mark_done(leftover, journal)
             store.register.mark_done(mailbox.name, folder, validity, leftover)
         after = store.register.highest_uid(mailbox.name, folder, validity)
         listed = src.list_uids(after)
@@ -120,7 +137,7 @@ def poll_mailbox(store: Store, mailbox: MailboxConfig, context: Context, source:
                 committed = [u for u in batch if u in stored]
                 if upcoming is not None:
                     wait([upcoming])  # the connection is free again before we tell the server
-                src.mark_done(committed)
+                src.mark_done(committed, journal)
                 store.register.mark_done(mailbox.name, folder, validity, committed)
                 missing = [u for u in batch if u not in stored]
                 if missing and validity:  # no body came back: gone (expunged), or a hiccup to fetch again next pass

@@ -212,6 +212,8 @@ class SmtpSink:
         self.context.load_cert_chain(str(cert[0]), str(cert[1]))
         self.controller = None
         self.mode = mode  # starttls | tls (implicit, port 465 style) | none (plain, loopback)
+        self.auth_attempts: list[str] = []  # the mechanism of every AUTH a client tried
+        self.auth_reply: str | None = None  # e.g. "454 4.7.0 Temporary authentication failure"
 
     # -- aiosmtpd handler hooks --------------------------------------------------------------
 
@@ -234,6 +236,9 @@ class SmtpSink:
     def authenticate(self, server, session, envelope, mechanism, auth_data):
         from aiosmtpd.smtp import AuthResult, LoginPassword
 
+        self.auth_attempts.append(mechanism)
+        if self.auth_reply:
+            return AuthResult(success=False, handled=False, message=self.auth_reply)
         ok = isinstance(auth_data, LoginPassword) and auth_data.login.decode() == self.USER \
             and auth_data.password.decode() == self.PASSWORD
         return AuthResult(success=ok, handled=False)  # handled=False, or a failing client hangs
