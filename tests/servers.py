@@ -60,8 +60,18 @@ service anvil {{
 protocol imap {{
   mail_max_userip_connections = 100
   imap_id_log = *
+{imap_extra}
 }}
 """
+# What Dovecot 2.3 announces after login; a test server can hide some of it (as 163 Mail has no MOVE).
+CAPABILITIES = ("IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE SORT SORT=DISPLAY THREAD=REFERENCES THREAD=REFS "
+                "THREAD=ORDEREDSUBJECT MULTIAPPEND URL-PARTIAL CATENATE UNSELECT CHILDREN NAMESPACE UIDPLUS "
+                "LIST-EXTENDED I18NLEVEL=1 CONDSTORE QRESYNC ESEARCH ESORT SEARCHRES WITHIN CONTEXT=SEARCH "
+                "LIST-STATUS BINARY MOVE SNIPPET=FUZZY PREVIEW=FUZZY PREVIEW STATUS=SIZE SAVEDATE LITERAL+ NOTIFY")
+
+
+def capabilities_without(*names: str) -> str:
+    return " ".join(c for c in CAPABILITIES.split() if c not in names)
 
 
 def self_signed_cert(directory: Path) -> tuple[Path, Path]:
@@ -85,7 +95,7 @@ class Dovecot:
 
     PASSWORD = "secret-pass"
 
-    def __init__(self, root: Path, cert: tuple[Path, Path] | None = None):
+    def __init__(self, root: Path, cert: tuple[Path, Path] | None = None, capability: str | None = None):
         self.root = root
         self.port = free_port()
         self.tls_port = free_port() if cert else 0
@@ -108,7 +118,8 @@ class Dovecot:
         ssl_files = f"ssl_cert = <{cert[0]}\nssl_key = <{cert[1]}" if cert else ""
         self.conf.write_text(DOVECOT_CONF.format(root=root, port=self.port, tls_port=self.tls_port, uid=uid, gid=gid, chroot=chroot,
                                                  user_settings=user_settings, ssl="yes" if cert else "no",
-                                                 ssl_files=ssl_files))
+                                                 ssl_files=ssl_files,
+                                                 imap_extra=f"  imap_capability = {capability}" if capability else ""))
         self.uid, self.gid = uid, gid
 
     def start(self) -> None:
