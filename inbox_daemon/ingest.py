@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -40,15 +41,21 @@ class PassResult:
 
 
 @contextmanager
-def pass_lock(path: Path) -> Iterator[None]:
-    """One pass at a time, across processes; the kernel drops the lock if the holder dies."""
+def pass_lock(path: Path, wait_s: float = 0) -> Iterator[None]:
+    """One pass at a time, across processes; the kernel drops the lock if the holder dies. `wait_s`:
+    how long to wait for a running pass to end (a staff command waits, a scheduled job does not)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o640)
+    deadline = time.monotonic() + wait_s
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as err:
-            raise LockError(f"另一个轮询正在运行（锁文件 {path}）/ another pass is running (lock {path})") from err
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError as err:
+                if time.monotonic() >= deadline:
+                    raise LockError(f"另一个轮询正在运行（锁文件 {path}）/ another pass is running (lock {path})") from err
+                time.sleep(0.2)
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         yield
@@ -168,12 +175,12 @@ def _match_resync(store: Store, src: Source, batch: list[str], result: PassResul
     return remaining
 
 
-def poll_all(config: Config, store: Store, context: Context | None = None) -> list[PassResult]:
+def poll_all(config: Config, store: Store, context: Context | None = None, wait_s: float = 0) -> list[PassResult]:
     """One pass over every mailbox. A mailbox that fails (server, busy database, a bug) is reported and
     retried at the next pass while the others go on; a store that cannot take mail stops the pass."""
     context = context or Context.from_config(config, load_rules(config.rules_dir))
     results = []
-    with pass_lock(config.storage.lock_path):
+    with pass_lock(config.storage.lock_path, wait_s):
         store.blobs.clear_spool()
         recover(store, context)
         for mailbox in config.mailboxes:
