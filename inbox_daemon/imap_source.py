@@ -113,7 +113,11 @@ class ImapSource:
         except (*DROPPED, IMAPClientError) as err:
             raise FetchError(f"无法连接 {m.host}:{m.port} / cannot connect to {m.host}:{m.port}: {err}") from err
         try:
-            client.login(m.username, m.password())
+            password = m.password()
+            if password.isascii() and m.username.isascii():
+                client.login(m.username, password)
+            else:  # LOGIN takes ASCII only; SASL PLAIN carries UTF-8
+                client.plain_login(m.username, password)
         except LoginError as err:
             client.shutdown()
             raise AuthError(login_refused(m, err)) from err

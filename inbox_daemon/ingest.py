@@ -178,7 +178,16 @@ def _match_resync(store: Store, src: Source, batch: list[str], result: PassResul
 def poll_all(config: Config, store: Store, context: Context | None = None, wait_s: float = 0) -> list[PassResult]:
     """One pass over every mailbox. A mailbox that fails (server, busy database, a bug) is reported and
     retried at the next pass while the others go on; a store that cannot take mail stops the pass."""
+    own_context = context is None
     context = context or Context.from_config(config, load_rules(config.rules_dir))
+    try:
+        return _poll_all(config, store, context, wait_s)
+    finally:
+        if own_context:
+            context.close()
+
+
+def _poll_all(config: Config, store: Store, context: Context, wait_s: float) -> list[PassResult]:
     results = []
     with pass_lock(config.storage.lock_path, wait_s):
         store.blobs.clear_spool()

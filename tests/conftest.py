@@ -25,6 +25,13 @@ PASSWORD_ENV = "TEST_IMAP_PASSWORD"
 INTEGRATION_FIXTURES = {"dovecot", "dovecot_without_move", "imap_user", "smtp_sink", "clips", "browser", "console", "tls_cert"}
 
 
+def pytest_sessionstart(session):
+    """Under CI the corpus tests must run: a missing ../shared/corpus fails the run instead of skipping."""
+    if os.environ.get("CI") and not (CORPUS / "MANIFEST.tsv").exists():
+        pytest.exit(f"CI is set but the corpus is missing at {CORPUS}: the corpus tests cannot be skipped in CI",
+                    returncode=1)
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if INTEGRATION_FIXTURES & set(getattr(item, "fixturenames", ())) or item.get_closest_marker("slow"):
