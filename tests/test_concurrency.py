@@ -169,7 +169,7 @@ def test_run_polls_requeues_and_a_busy_writer_for_two_minutes(tmp_path, tls_cert
     assert written > 1000  # the third writer really was busy
     outcomes = dict(store.db.execute("SELECT outcome, COUNT(*) FROM messages GROUP BY outcome").fetchall())
     assert sum(outcomes.values()) == i and "error" not in outcomes and "received" not in outcomes, outcomes
-    assert not re.search(r"failed|Traceback|database is locked", log), log[-3000:]
+    assert not re.findall(r".*(?:failed(?!=0)|Traceback|database is locked).*", log)
     assert log.count("pass done") >= duration // 4  # the poll job kept running
     recipients = [to for _, tos, _ in sink.messages for to in tos]
     answered = store.db.execute("SELECT COUNT(*) FROM outbox WHERE status='sent'").fetchone()[0]
@@ -194,7 +194,7 @@ def test_the_first_run_on_a_fresh_database_loses_no_job(tmp_path):
         time.sleep(4)
         process.send_signal(signal.SIGTERM)
         _, log = process.communicate(timeout=60)
-        assert "pass done" in log and not re.search(r"failed|Traceback|locked", log), log
+        assert "pass done" in log and not re.search(r"failed(?!=0)|Traceback|locked", log), log
         store = Store.from_config(load_config(path))
         assert store.db.execute("SELECT COUNT(*) FROM messages WHERE status = 'parsed'").fetchone()[0] == 3
 
