@@ -349,6 +349,7 @@ def _xlsx_grids(source) -> list[Grid]:
 
 def _xls_grids(source, limits: FormLimits) -> list[Grid]:
     import xlrd
+    from xlrd.compdoc import CompDocError
 
     size = os.path.getsize(source) if isinstance(source, (str, Path)) else len(source)
     if size > limits.max_xls_bytes:
@@ -356,7 +357,7 @@ def _xls_grids(source, limits: FormLimits) -> list[Grid]:
     contents = Path(source).read_bytes() if isinstance(source, (str, Path)) else bytes(source)
     try:
         book = xlrd.open_workbook(file_contents=contents, formatting_info=True, on_demand=True, ragged_rows=True)
-    except xlrd.XLRDError as err:
+    except (xlrd.XLRDError, CompDocError) as err:
         raise Unreadable("文件设有密码" if "ncrypt" in str(err) else "不是有效的 .xls 文件") from err
     grids, cells = [], 0
     for index in range(book.nsheets):

@@ -197,17 +197,25 @@ def make_pdf_scan(width: int = 1240, height: int = 1754, seed: int = 3) -> bytes
 # -- archives ----------------------------------------------------------------
 
 def make_zip(files: list[tuple[str, bytes]], *, utf8_names: bool = True) -> bytes:
-    """A zip as Windows' own zipper writes it: names flagged UTF-8, or GBK without the flag (Chinese Windows)."""
+    """A zip as Windows' own zipper writes it: names flagged UTF-8, or (Chinese Windows) GBK without the flag.
+
+    zipfile writes any name it cannot encode in ASCII as flagged UTF-8, so GBK names go in as ASCII stand-ins
+    of the same length and are swapped for their GBK bytes afterwards (names are not under any checksum)."""
     out = io.BytesIO()
+    swaps = []
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in files:
-            if utf8_names:
-                archive.writestr(name, data)
-                continue
-            info = zipfile.ZipInfo(name.encode("gbk").decode("cp437"), date_time=(2022, 8, 20, 9, 30, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, data)
-    return out.getvalue()
+        for number, (name, data) in enumerate(files):
+            if not utf8_names:
+                encoded = name.encode("gbk")
+                stand_in = str(number).rjust(len(encoded), "~")
+                swaps.append((stand_in.encode(), encoded))
+                name = stand_in
+            archive.writestr(name, data)
+    data = out.getvalue()
+    for stand_in, encoded in swaps:
+        assert data.count(stand_in) == 2, "a stand-in name must occur in the local and the central header only"
+        data = data.replace(stand_in, encoded)
+    return data
 
 
 def make_7z(files: list[tuple[str, bytes]], password: str | None = None) -> bytes:
