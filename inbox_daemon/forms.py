@@ -160,19 +160,11 @@ def _value(cell: Cell, labels: Labels) -> str:
 
 
 def _read_table(grid: Grid, r: int, labels: Labels, found: Found) -> None:
-    """The first row under a header row that has a value in a labelled column (template rows with only a 序号
-    are passed over; a second header row, as under a merged group label, adds its labels)."""
-    header = grid[r]
-    columns = {c: labels.match(cell.text) for c, cell in enumerate(header)}
+    """The first row under a header row with a value in a labelled column: template rows with only a 序号 are
+    passed over, and so is a second header row (its own labels are read as a header in their turn)."""
+    columns = {c: match for c, cell in enumerate(grid[r]) if (match := labels.match(cell.text))}
     for row in grid[r + 1:]:
-        if _is_header(row, labels):
-            columns.update({c: m for c, cell in enumerate(row) if (m := labels.match(cell.text))})
-            continue
-        values = []
-        for c, cell in enumerate(row):
-            header_origin = header[c].origin if c < len(header) else None
-            if columns.get(c) and cell.origin != header_origin and (value := _value(cell, labels)):
-                values.append((*columns[c], value))
+        values = [(*columns[c], value) for c, cell in enumerate(row) if c in columns and (value := _value(cell, labels))]
         if values:
             for name, rank, value in values:
                 found.offer(name, rank, value)
@@ -185,7 +177,7 @@ def _read_pairs(grid: Grid, r: int, labels: Labels, found: Found) -> None:
     cells = _distinct(grid[r])
     for i, (c, cell) in enumerate(cells):
         match = labels.match(cell.text)
-        if not match or cell.origin[0] != r:  # a vertical merge is read at its first row
+        if not match:
             continue
         if i + 1 < len(cells):
             value = _value(cells[i + 1][1], labels)

@@ -189,3 +189,37 @@ def test_every_archive_in_the_corpus_gets_a_probe_and_the_known_ones_read_right(
         ("macro.zip", False, "压缩包设有密码，无法打开", None)]
     assert seen["rspamd/f.zip.gz.eml"] == [("f.zip.gz", False, "不支持的压缩格式（只接受 zip、rar、7z）", None)]
     assert len(seen) >= 15
+
+
+def test_a_zip_end_record_is_read_before_its_directory(store):
+    """Counts and directory size come from the end record: a zip claiming 201 entries is refused even when
+    the directory itself is garbage zipfile would choke on (or, in a real attack, a million entries)."""
+    data = bytearray(media.make_zip([(f"{i}.jpg", b"x") for i in range(201)]))
+    end = data.rfind(b"PK\x05\x06")
+    directory = int.from_bytes(data[end + 16:end + 20], "little")
+    data[directory:directory + 200] = bytes(200)
+    [probe] = store.probe("多.zip", bytes(data))
+    assert probe.note == "压缩包内文件过多（201 个，上限 200 个）"
+    data[end + 12:end + 16] = (2 * 1024 * 1024).to_bytes(4, "little")  # a 2 MB directory
+    data[end + 10:end + 12] = (3).to_bytes(2, "little")
+    [probe] = store.probe("大目录.zip", bytes(data))
+    assert probe.note == "压缩包目录过大"
+
+
+def test_members_are_held_to_their_declared_size():
+    """The guard every format's bytes pass through (zipfile, libarchive and py7zr keep to the headers as well)."""
+    from inbox_daemon.archives import Refused, _bounded
+    assert b"".join(_bounded([b"a" * 10, b"b" * 5], 15)) == b"a" * 10 + b"b" * 5
+    with pytest.raises(Refused, match="疑为压缩炸弹"):
+        list(_bounded([b"a" * 10, b"b" * 6], 15))
+
+
+def test_7z_members_together_are_held_to_the_declared_total(tmp_path):
+    from inbox_daemon.archives import Refused, _SpoolFactory
+    factory = _SpoolFactory(tmp_path, declared=15)
+    first, second = factory.create("a.jpg"), factory.create("b.jpg")
+    first.write(b"a" * 10)
+    with pytest.raises(Refused, match="疑为压缩炸弹"):
+        second.write(b"b" * 6)
+    first.close()
+    second.close()

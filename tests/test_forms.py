@@ -151,6 +151,15 @@ def test_issue_12_micro_video_form_is_not_read_one_column_off():
     assert result.values["phone"] == "13873851234" and result.values["track"] == "初入职场的奋斗者"
 
 
+@pytest.mark.parametrize("make", [media.make_sheet, lambda rows, merges: media.make_docx("报名表", rows, (), merges)])
+def test_a_label_merged_over_two_columns_is_one_label(make):
+    """Word and Excel forms often widen a label over two grid columns: still one label, its value beside it."""
+    rows = [["作者姓名", None, "李明", "性别", None, "男"], ["联系电话", None, "13873851234", "参赛赛道", None, "榜样奋斗者"]]
+    merges = [(0, 0, 0, 1), (0, 3, 0, 4), (1, 0, 1, 1), (1, 3, 1, 4)]
+    assert read_form("报名表", make(rows, merges), fields("micro_video")).values == {
+        "author": "李明", "gender": "男", "phone": "13873851234", "track": "榜样奋斗者"}
+
+
 def test_an_empty_value_cell_is_never_filled_from_the_next_cell():
     table = [row[:] for row in ANNEX3_TABLE]
     table[3][1] = ""  # 管理人 left blank: its neighbour 职 务 is not the manager

@@ -177,6 +177,12 @@ def one_xlsx_member(xml: bytes, name: str) -> bytes:
     return out.getvalue()
 
 
+def one_docx_member(xml: bytes, name: str) -> bytes:
+    out = io.BytesIO()
+    rewrite_zip(media.make_docx("申报表", GOOD_FORM), out, {name: lambda handle: handle.write(xml)})
+    return out.getvalue()
+
+
 def test_forms_that_cannot_be_read_say_why_in_chinese(tmp_path):
     from inbox_daemon.forms import FormLimits, read_form
     huge = tmp_path / "huge.xlsx"
@@ -184,6 +190,7 @@ def test_forms_that_cannot_be_read_say_why_in_chinese(tmp_path):
     billion_laughs = (b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;">]>'
                       b'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><si><t>&lol2;</t></si></sst>')
     many = media.make_sheet([[f"{r}-{c}" for c in range(10)] for r in range(20)])
+    empty_rels = b'<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"/>'
     strings = (b'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
                + b"".join(b"<si><t>%d</t></si>" % i for i in range(51)) + b"</sst>")
     no_workbook = io.BytesIO()
@@ -198,6 +205,10 @@ def test_forms_that_cannot_be_read_say_why_in_chinese(tmp_path):
         ("申报表.xlsx", one_xlsx_member(strings, "xl/sharedStrings.xml"), {"max_shared_strings": 50},
          "表格无法读取：文字条目过多（超过 50 条）"),
         ("申报表.docx", os.urandom(3000), {}, "表格无法读取：文件已损坏，或扩展名与内容不符"),
+        # well-formed XML that the libraries still cannot use: their own errors become the same problem
+        ("申报表.xlsx", one_xlsx_member(empty_rels, "xl/_rels/workbook.xml.rels"), {}, "表格无法读取：文件已损坏"),
+        ("申报表.docx", one_docx_member(b'<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"/>',
+                                        "[Content_Types].xml"), {}, "表格无法读取：文件已损坏"),
         ("申报表.xlsx", b"PK\x03\x04" + os.urandom(3000), {}, "表格无法读取：文件已损坏"),
         ("申报表.xlsx", no_workbook.getvalue(), {}, "表格无法读取：不是 Excel 或 Word 文件"),
         ("申报表.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + os.urandom(3000), {}, "表格无法读取：不是有效的 .xls 文件"),
