@@ -7,6 +7,7 @@ import json
 import click
 
 from ..config import Config
+from ..times import local_text
 from . import OUTCOMES, StaffError, main, open_store, with_config
 
 
@@ -36,10 +37,10 @@ def list_(config: Config, outcome: str | None, contest: str | None):
     try:
         table = Table("回执号/编号", "收到时间", "发件人", "作品/主题", "比赛", "结果", box=None, pad_edge=False)
         count = 0
-        for row in store.rows(" AND ".join(clauses), params):
+        for row in store.register.rows(" AND ".join(clauses), params):
             count += 1
             title = json.loads(row["fields"] or "{}").get("title") or row["subject"] or ""
-            table.add_row(row["receipt"] or f"#{row['id']}", (row["received_at"] or "")[5:16].replace("T", " "),
+            table.add_row(row["receipt"] or f"#{row['id']}", local_text(row["received_at"], fmt="%m-%d %H:%M"),
                           row["sender"] or "", title, names.get(row["contest"], "—"), labels.get(row["outcome"], ""))
         for column in table.columns:
             column.no_wrap, column.overflow = True, "ellipsis"
@@ -63,7 +64,7 @@ def show(config: Config, receipt: str):
     """
     store = open_store(config)
     try:
-        rows = list(store.rows("receipt = ? OR CAST(id AS TEXT) = ?", [receipt, receipt.lstrip("#")]))
+        rows = list(store.register.rows("receipt = ? OR CAST(id AS TEXT) = ?", [receipt, receipt.lstrip("#")]))
         if not rows:
             raise StaffError(f"找不到回执号或编号 {receipt}")
         row = rows[0]
@@ -77,7 +78,7 @@ def show(config: Config, receipt: str):
             click.echo(f"  字段 {key}: {value}")
         for finding in json.loads(row["rules"] or "[]"):
             click.echo(f"  规则 {finding['id']} [{finding['severity']}] {finding['message']}")
-        for a in store.attachments(row["id"]):
+        for a in store.register.attachments(row["id"]):
             click.echo(f"  附件 {a['filename']!r} {a['kind']} {a['size']} 字节 sha256={a['sha256'][:16]}…")
         for event in store.db.query("SELECT * FROM events WHERE message=? ORDER BY id", [row["id"]]):
             click.echo(f"  记录 {event['at']} {event['actor']} {event['action']} {event['detail']}")
@@ -108,20 +109,18 @@ def requeue(config: Config, receipts: tuple[str, ...], outcome: str | None, rule
     """
     from rich.progress import Progress
 
-    from ..ingest import pass_lock
     from ..staff import requeue as run_requeue
     from ..staff import select_messages
     context = _context(config)
     store = open_store(config)
-    try:
-        with pass_lock(config.storage.lock_path):
-            pks = select_messages(store, receipts, outcome, rule)
-            if not pks:
-                raise StaffError("没有符合条件的邮件")
-            with Progress(transient=True, disable=len(pks) < 5) as progress:
-                task = progress.add_task("重新判定", total=len(pks))
-                changes = run_requeue(store, context, pks, actor="staff", dry_run=dry_run,
-                                      progress=lambda: progress.advance(task))
+    try:  # no pass lock: each message is claimed, so a running daemon and a requeue never judge it at once
+        pks = select_messages(store, receipts, outcome, rule)
+        if not pks:
+            raise StaffError("没有符合条件的邮件")
+        with Progress(transient=True, disable=len(pks) < 5) as progress:
+            task = progress.add_task("重新判定", total=len(pks))
+            changes = run_requeue(store, context, pks, actor="staff", dry_run=dry_run,
+                                  progress=lambda: progress.advance(task))
         if not dry_run:
             from ..send import drain
             drain(store, config.smtp)  # the "what changed" replies go out now
