@@ -21,7 +21,7 @@ import os
 import re
 import unicodedata
 import zipfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
@@ -57,22 +57,11 @@ class FormLimits:
 
 
 @dataclass(frozen=True)
-class FormResult(Mapping):
-    """The fields a form gave, and what kept it from being read (Chinese, for the finding) when it could not be.
-
-    It reads as a mapping of its values, so a caller that only wants the fields can update a dict with it."""
+class FormResult:
+    """The fields a form gave, and what kept it from being read (Chinese, for the finding) when it could not be."""
 
     values: dict[str, str] = field(default_factory=dict)
     problem: str | None = None
-
-    def __getitem__(self, name: str) -> str:
-        return self.values[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.values)
-
-    def __len__(self) -> int:
-        return len(self.values)
 
 
 DEFAULT_LIMITS = FormLimits()
@@ -89,6 +78,15 @@ class Cell:
 
 
 Grid = list[list[Cell]]
+
+
+@dataclass(frozen=True)
+class FormTable:
+    """A form's cells as read, before anyone knows which contest's labels to look for: loading is I/O on a
+    stranger's file (it may run in a worker under a time limit), matching the labels is pure."""
+
+    grids: tuple[tuple[tuple[Cell, ...], ...], ...] = ()
+    problem: str | None = None  # why it could not be read (it still counts as a form)
 
 
 # -- matching by label -------------------------------------------------------
@@ -424,10 +422,9 @@ def _kind_of(filename: str, head: bytes) -> str | None:
     return "broken" if extension in ("xlsx", "docx", "xls") else None
 
 
-def read_form(filename: str, source: str | Path | bytes, fields: tuple[FieldRule, ...],
-              limits: FormLimits = DEFAULT_LIMITS) -> FormResult:
-    """The fields of a .xlsx, .xls or .docx form (`source` is its stored path or its bytes), matched by the
-    contest's labels. Other formats (.doc, .wps, .et, .pdf, images) count as present, unread."""
+def load_form(filename: str, source: str | Path | bytes, limits: FormLimits = DEFAULT_LIMITS) -> FormTable:
+    """The tables and lines of a .xlsx, .xls or .docx form (`source` is its stored path or its bytes). Other
+    formats (.doc, .wps, .et, .pdf, images) count as present but are not read."""
     if isinstance(source, (str, Path)):
         with open(source, "rb") as handle:
             head = handle.read(8)
@@ -436,7 +433,7 @@ def read_form(filename: str, source: str | Path | bytes, fields: tuple[FieldRule
     kind = _kind_of(filename, head)
     try:
         if kind is None:
-            return FormResult()
+            return FormTable()
         if kind == "encrypted":
             raise Unreadable("文件设有密码，或不是 .xlsx/.docx 格式")
         if kind == "broken":
@@ -447,14 +444,21 @@ def read_form(filename: str, source: str | Path | bytes, fields: tuple[FieldRule
             grids = _xlsx_grids(source)
         else:
             grids = _docx_grids(source)
-        return FormResult(fields_from_grids(grids, fields))
+        return FormTable(tuple(tuple(map(tuple, grid)) for grid in grids))
     except Unreadable as err:
         problem = f"表格无法读取：{err}"
     except Exception:  # noqa: BLE001 - the edge where a stranger's file meets three libraries' own errors
         log.warning("form %r could not be parsed", filename, exc_info=True)
         problem = "表格无法读取：文件已损坏"
     log.info("form %r unreadable: %s", filename, problem)
-    return FormResult(problem=problem)
+    return FormTable(problem=problem)
+
+
+def read_form(filename: str, source: str | Path | bytes, fields: tuple[FieldRule, ...],
+              limits: FormLimits = DEFAULT_LIMITS) -> FormResult:
+    """The fields of a form, matched by the contest's labels; a form that cannot be read says why."""
+    table = load_form(filename, source, limits)
+    return FormResult(fields_from_grids(table.grids, fields), table.problem)
 
 
 def is_form(filename: str, kind: str) -> bool:

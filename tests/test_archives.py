@@ -20,7 +20,7 @@ from inbox_daemon.archives import ArchiveLimits
 from inbox_daemon.demo import media
 from inbox_daemon.parse import Attachment, attachment_kind, parse_message
 from inbox_daemon.probe import probe_attachments
-from inbox_daemon.store import BlobStore
+from inbox_daemon.blobs import BlobStore
 
 DATA = Path(__file__).parent / "data"
 CAMERA = [(f"DSC_00{i}.JPG", media.make_jpeg(width=320, height=240, seed=40 + i, make="NIKON CORPORATION",

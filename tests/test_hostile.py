@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import os
 import struct
@@ -270,6 +271,19 @@ def test_a_truncated_form_no_longer_turns_the_entry_into_an_error(run, clips):
                       "联系电话：13873851234", attachments=[("v.mp4", clips["170"], "video/mp4"),
                                                        ("附件1.docx", truncated_docx(), "application/octet-stream")]))
     assert row["outcome"] == "accepted", row["error"]
+    from inbox_daemon.analyse import analyse
+    [form] = analyse(run.store.blobs, row["raw_sha256"], load_rules(RULES)).forms.values()
+    assert (form.grids, form.problem) == ((), "表格无法读取：文件内容不完整或已损坏")  # for the finding to come
+
+
+def test_archive_members_of_a_judged_entry_are_in_the_store(run):
+    photos = [media.make_jpeg(width=64, height=48, seed=i) for i in range(4)]
+    row = run(compose(sender="a@163.com", subject="摄影比赛 组照", body="作品名称：工地",
+                      attachments=[("组照.zip", media.make_zip([(f"{i}.jpg", p) for i, p in enumerate(photos)]),
+                                    "application/zip")]))
+    members = [a for a in row["attachments_"] if a["kind"] == "image"]
+    assert [m["sha256"] for m in members] == [hashlib.sha256(p).hexdigest() for p in photos]
+    assert all(run.store.blobs.path("att", m["sha256"]).read_bytes() == p for m, p in zip(members, photos, strict=True))
 
 
 # -- the issue-10 trio, measured in a fresh process ------------------------------
@@ -282,7 +296,7 @@ from inbox_daemon.forms import read_form
 from inbox_daemon.parse import Attachment
 from inbox_daemon.probe import probe_attachments
 from inbox_daemon.rules import load_rules
-from inbox_daemon.store import BlobStore
+from inbox_daemon.blobs import BlobStore
 
 kind, path, rules, files = sys.argv[1:]
 fields = load_rules(rules).contests["reading_promoter"].fields
