@@ -17,9 +17,10 @@ $(BIN)/inbox-daemon: pyproject.toml
 setup: $(BIN)/inbox-daemon
 
 system-deps:
-	command -v dovecot >/dev/null && command -v openssl >/dev/null && command -v chromium >/dev/null || \
+	command -v dovecot >/dev/null && command -v openssl >/dev/null && command -v chromium >/dev/null && \
+	  command -v chromedriver >/dev/null && command -v pdftoppm >/dev/null && fc-list | grep -q "Noto Serif CJK" || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd openssl \
-	   chromium fonts-noto-cjk)
+	   chromium chromium-driver fonts-noto-cjk poppler-utils libpango-1.0-0 libpangoft2-1.0-0 fontconfig)
 
 run: setup
 	$(BIN)/inbox-daemon samples
