@@ -113,7 +113,7 @@ def generate_log(seed: int = 2022):
     positions = sorted(rng.sample(range(len(good)), len(bad)))
     expected_bad = {}
     rows = list(good)
-    for offset, (position, item) in enumerate(zip(positions, bad)):
+    for offset, (position, item) in enumerate(zip(positions, bad, strict=True)):
         rows.insert(position + offset, item)
     for number, item in enumerate(rows, start=3):  # a title row and the header come first
         if len(item) == 6:
@@ -153,13 +153,9 @@ def independent_top(good) -> list[tuple[str, int, datetime]]:
             earned, need = 5, 30
         else:
             continue
-        running = 0
-        for when, minutes in readings:
-            running += minutes
-            if running >= need:
-                break
+        running = [sum(m for _, m in readings[:n + 1]) for n in range(len(readings))]
         points[member] = points.get(member, 0) + earned
-        reached[member] = when
+        reached[member] = next(readings[n][0] for n in range(len(readings)) if running[n] >= need)
     order = sorted(points, key=lambda m: (-points[m], reached[m], m))
     return [(m, points[m], reached[m]) for m in order[:50]]
 

@@ -324,7 +324,7 @@ def reading_challenge(data: dict, source: str) -> ReadingChallenge:
     brackets.sort(key=lambda b: -b.min_minutes)
     if len({b.min_minutes for b in brackets}) != len(brackets):
         check.fail("brackets", "分档的起点分钟数重复", "two brackets start at the same minute")
-    if any(a.points <= b.points for a, b in zip(brackets, brackets[1:])):
+    if any(a.points <= b.points for a, b in zip(brackets, brackets[1:], strict=False)):
         check.fail("brackets", "读得越久积分应越高", "a longer bracket must give more points")
     check.number(spec.get("top"), "top", 1)
     tiers = _prizes(check, spec.get("tiers", []), "tiers", ("jury",))

@@ -67,7 +67,7 @@ def check_points(points, jury: Jury) -> list[str]:
     if len(points) != len(jury.criteria):
         return [f"应给出 {len(jury.criteria)} 项评分（{'、'.join(c.name for c in jury.criteria)}），实际 {len(points)} 项"]
     problems = []
-    for value, criterion in zip(points, jury.criteria):
+    for value, criterion in zip(points, jury.criteria, strict=True):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
             problems.append(f"{criterion.name}的分数不是数字")
         elif not 0 <= value <= criterion.max:

@@ -140,7 +140,8 @@ def juror(config: Config, contest: str, username: str, remove: bool, actor: str 
     store = open_store(config)
     try:
         (jury.unassign if remove else jury.assign)(store, contest, username, _actor(actor))
-        click.echo(f"{'已取消' if remove else '已分配'}评委 {username}：{contest}（现有评委：{'、'.join(jury.jurors(store, contest)) or '无'}）")
+        now = "、".join(jury.jurors(store, contest)) or "无"
+        click.echo(f"{'已取消' if remove else '已分配'}评委 {username}：{contest}（现有评委：{now}）")
     finally:
         store.close()
 
