@@ -36,6 +36,14 @@ class Analysis:
     probes: tuple[Probe, ...]
     forms: dict[str, FormTable] = field(default_factory=dict)  # by the form file's sha256
     ignored_because: str | None = None
+    timed_out: tuple[str, ...] = ()  # names of attachments whose reading overran the time limit
+
+
+TIMED_OUT = "读取超时，未能读取"
+
+
+def _no_progress(step) -> None:
+    return None
 
 
 def load_form(filename: str, path: Path) -> FormTable:
@@ -55,15 +63,26 @@ def load_form(filename: str, path: Path) -> FormTable:
     return FormTable()
 
 
-def forms_of(probes, path_of) -> dict[str, FormTable]:
-    return {p.sha256: load_form(p.filename, path_of(p.sha256)) for p in probes
-            if is_form(p.filename, p.kind) and not p.inside}
+def forms_of(probes, path_of, skip: tuple[str, ...] = (), progress=_no_progress) -> dict[str, FormTable]:
+    forms = {}
+    for probe in probes:
+        if is_form(probe.filename, probe.kind) and not probe.inside:
+            if probe.sha256 in skip:
+                forms[probe.sha256] = FormTable(problem=TIMED_OUT)
+                continue
+            progress(("probe", probe.sha256))
+            forms[probe.sha256] = load_form(probe.filename, path_of(probe.sha256))
+    return forms
 
 
-def analyse(blobs: BlobStore, raw_sha256: str, rules: RuleSet, own_addresses: tuple[str, ...] = ()) -> Analysis:
+def analyse(blobs: BlobStore, raw_sha256: str, rules: RuleSet, own_addresses: tuple[str, ...] = (), *,
+            skip: tuple[str, ...] = (), progress=_no_progress) -> Analysis:
     """Parse the stored message, store its attachments, probe them and load its forms.
 
-    The stored file is mapped, not read: a large attachment goes from it to its own file in pieces."""
+    The stored file is mapped, not read: a large attachment goes from it to its own file in pieces.
+    `progress` hears of each step before it starts (worker.py cuts off one that overruns); the
+    attachments in `skip` overran before and are recorded unread."""
+    progress(("parse", raw_sha256))
     with blobs.mapped("raw", raw_sha256) as raw:
         parsed = parse_message(raw, spill=lambda pieces: blobs.put_chunks("att", pieces))
     for attachment in parsed.attachments:
@@ -71,12 +90,23 @@ def analyse(blobs: BlobStore, raw_sha256: str, rules: RuleSet, own_addresses: tu
             blobs.put("att", attachment.data, attachment.sha256)
     ignored_because = ignore_reason(parsed, rules, own_addresses)
     path_of = lambda sha: blobs.path("att", sha)  # noqa: E731
+    timed_out: list[str] = []
     if ignored_because:  # not a submission: nothing to probe
         probes = [Probe(a.filename, a.sha256, a.size, a.kind, a.mime) for a in parsed.attachments]
         forms = {}
     else:
-        probes = probe_attachments(parsed.attachments, path_of)
-        forms = forms_of(probes, path_of)
+        probes = []
+        for attachment in parsed.attachments:
+            if attachment.sha256 in skip:
+                probes.append(Probe(attachment.filename, attachment.sha256, attachment.size, attachment.kind,
+                                    attachment.mime, readable=False, note=TIMED_OUT))
+                timed_out.append(attachment.filename)
+                continue
+            progress(("probe", attachment.sha256))
+            probes += probe_attachments([attachment], path_of)
+        forms = forms_of(probes, path_of, skip, progress)
+        timed_out += [p.filename for p in probes if forms.get(p.sha256, FormTable()).problem == TIMED_OUT
+                      and p.filename not in timed_out]
     # The bytes are on disk now: what travels on (maybe to another process) is the description.
     parsed = replace(parsed, attachments=tuple(replace(a, data=b"", stored=True) for a in parsed.attachments))
-    return Analysis(parsed, tuple(probes), forms, ignored_because)
+    return Analysis(parsed, tuple(probes), forms, ignored_because, tuple(timed_out))

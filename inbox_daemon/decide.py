@@ -118,8 +118,11 @@ def decide_entry(analysis: Analysis, history: History, rules: RuleSet, allowed: 
         fields, problems = _fields(contest, rules, analysis, probes, forms, base, staff.fields)
         received = min(history.received_at, history.first_received.get(receipt or "", history.received_at))
         verdict = judge(rules, contest, fields, problems, probes, list(links), received)
+    extra += [Finding("probe_timeout", rules.severity("probe_timeout"),
+                      rules.message("probe_timeout", None, filename=name)) for name in analysis.timed_out]
     findings = (*verdict.findings, *extra)
-    outcome = staff.outcome or outcome_of(findings)
+    # A file we could not read in time says nothing about the entry: a person looks before anything else.
+    outcome = staff.outcome or ("needs_review" if analysis.timed_out else outcome_of(findings))
     unchanged = bool(earlier and history.relation == "correction" and outcome == earlier.outcome
                      and earlier.fields == fields)
     prefix = (rules.contests[contest_id].receipt_prefix if contest_id

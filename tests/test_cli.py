@@ -125,7 +125,7 @@ def test_check_tries_each_login(dovecot, imap_user, tmp_path):
     assert result.returncode == 1
     assert "✓ 邮箱 good" in result.stdout and "UIDVALIDITY" in result.stdout
     assert "✓ 比赛规则" in result.stdout and "微视频比赛（micro_video）" in result.stdout
-    assert "✗ 邮箱 bad" in result.stdout and "登录失败" in result.stdout
+    assert "✗ 邮箱 bad" in result.stdout and "登录被拒绝" in result.stdout and "AUTHENTICATIONFAILED" in result.stdout
     assert "wrong" not in result.stdout + result.stderr
 
 
