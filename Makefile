@@ -4,6 +4,10 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
+# Everything the test suite needs from Debian, in one place: the IMAP server, the browser and its driver,
+# Chinese fonts and the PDF tools (certificates), WeasyPrint's Pango, libarchive (.rar members).
+SYSTEM_PACKAGES = dovecot-imapd openssl chromium chromium-driver fonts-noto-cjk poppler-utils \
+                  libpango-1.0-0 libpangoft2-1.0-0 fontconfig libarchive13
 
 .PHONY: run test test-fast setup system-deps clean
 
@@ -17,10 +21,8 @@ $(BIN)/inbox-daemon: pyproject.toml
 setup: $(BIN)/inbox-daemon
 
 system-deps:
-	command -v dovecot >/dev/null && command -v openssl >/dev/null && command -v chromium >/dev/null && \
-	  ldconfig -p | grep -q libarchive.so.13 || \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd openssl \
-	   chromium fonts-noto-cjk libarchive13)
+	dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1 || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES))
 
 run: setup
 	$(BIN)/inbox-daemon samples
