@@ -17,9 +17,9 @@ $(BIN)/inbox-daemon: pyproject.toml
 setup: $(BIN)/inbox-daemon
 
 system-deps:
-	command -v dovecot >/dev/null && command -v openssl >/dev/null && command -v chromium >/dev/null || \
+	command -v dovecot >/dev/null && command -v openssl >/dev/null && command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd openssl \
-	   chromium fonts-noto-cjk)
+	   chromium chromium-driver fonts-noto-cjk)
 
 run: setup
 	$(BIN)/inbox-daemon samples
