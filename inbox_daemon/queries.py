@@ -212,7 +212,7 @@ def _offset_modifier(tz: tzinfo, day: date) -> str:
 
 
 def overview(db: sqlite_utils.Database, rules: RuleSet, today: date, tz: tzinfo = SHANGHAI,
-             mailboxes: tuple[str, ...] = (), chart_days: int = 30) -> dict:
+             mailboxes: tuple[str, ...] = (), chart_days: int = 90) -> dict:
     start = _day_start(today, tz)
     names = {cid: c.name for cid, c in rules.contests.items()}
     table: dict[str | None, dict] = {cid: {"id": cid, "name": name, "today": Counter(), "all": Counter()}
@@ -231,11 +231,21 @@ def overview(db: sqlite_utils.Database, rules: RuleSet, today: date, tz: tzinfo 
     totals = {scope: sum((row[scope] for row in contests), Counter()) for scope in ("today", "all")}
 
     modifier = _offset_modifier(tz, today)
-    first = today - timedelta(days=chart_days - 1)
-    per_day = dict(db.execute(
+    days = dict(db.execute(
         f"SELECT date(first_received, '{modifier}'), COUNT(*) FROM entry_list "
-        f"WHERE receipt IS NOT NULL AND first_received >= ? GROUP BY 1", [_day_start(first, tz)]).fetchall())
-    chart = [((first + timedelta(days=i)).isoformat(), per_day.get((first + timedelta(days=i)).isoformat(), 0))
+        f"WHERE receipt IS NOT NULL AND first_received >= ? GROUP BY 1",
+        [_day_start(today - timedelta(days=chart_days - 1), tz)]).fetchall())
+    if not days:  # nothing lately (a contest that has ended): chart its last weeks instead
+        last = db.execute("SELECT MAX(first_received) FROM entry_list WHERE receipt IS NOT NULL").fetchone()[0]
+        end = local(last, tz).date() if last else today
+        days = dict(db.execute(
+            f"SELECT date(first_received, '{modifier}'), COUNT(*) FROM entry_list WHERE receipt IS NOT NULL "
+            f"AND first_received >= ? AND first_received < ? GROUP BY 1",
+            [_day_start(end - timedelta(days=chart_days - 1), tz), _day_start(end + timedelta(days=1), tz)]))
+    else:
+        end = today
+    first = end - timedelta(days=chart_days - 1)
+    chart = [((first + timedelta(days=i)).isoformat(), days.get((first + timedelta(days=i)).isoformat(), 0))
              for i in range(chart_days)]
 
     status = {row["mailbox"]: row for row in db.query("SELECT * FROM mailbox_status")}

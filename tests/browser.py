@@ -43,6 +43,8 @@ def make_driver(width: int = 1280, height: int = 900):
     for flag in CHROMIUM_FLAGS:
         options.add_argument(flag)
     options.add_argument(f"--user-data-dir={profile}")
+    options.add_argument("--lang=zh-CN")  # the browser's own words (file and date inputs) as an office PC shows them
+    options.add_experimental_option("prefs", {"intl.accept_languages": "zh-CN,zh"})
     options.add_argument(f"--window-size={width},{height}")
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(30)

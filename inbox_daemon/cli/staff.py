@@ -123,10 +123,11 @@ def show(config: Config, receipt: str):
         echo(f"  回复 {local_text(reply['created_at'])}：{reply['subject'] or '（不回复）'}，"
              f"{REPLY_STATUS.get(reply['status'], reply['status'])}"
              + (f"，原因：{reply['last_error'] or reply['reason']}" if reply["last_error"] or reply["reason"] else ""))
+    labels = {item["name"]: item["label"] for item in view.fields}
     for event in view.events:
         who = "系统" if event["actor"] == "daemon" else event["actor"]
         echo(f"  记录 {local_text(event['at'])} {who} {EVENT_NAMES.get(event['action'], event['action'])} "
-             f"{_event_text(event['data'])}")
+             f"{_event_text(event['action'], event['data'], labels)}")
     body = (view.messages[-1]["body_text"] or "").splitlines()
     if body:
         echo("  正文：")
@@ -134,18 +135,25 @@ def show(config: Config, receipt: str):
             echo(f"    {line}")
 
 
-def _event_text(data: dict) -> str:
-    parts = []
-    for key, label in (("before", "原结果"), ("after", "新结果"), ("outcome", "结果")):
-        if data.get(key):
-            parts.append(f"{label}：{OUTCOME_NAMES.get(data[key], data[key])}")
-    for key, label in (("note", "内部备注"), ("message", "给投稿人的话"), ("contest", "比赛"), ("field", "字段"),
-                       ("filename", "文件"), ("text", "")):
-        if data.get(key):
-            parts.append(f"{label}：{data[key]}" if label else str(data[key]))
-    if data.get("rules"):
-        parts.append(f"检查项：{'、'.join(data['rules'])}")
-    return "，".join(parts)
+def _event_text(action: str, data: dict, labels: dict) -> str:
+    name = OUTCOME_NAMES.get
+    if action == "judged":
+        return f"{name(data.get('outcome'), data.get('outcome'))}" + (
+            f"（检查项：{'、'.join(data['rules'])}）" if data.get("rules") else "")
+    if action in ("override", "requeue"):
+        text = f"{name(data.get('before'), data.get('before'))} → {name(data.get('after'), data.get('after'))}"
+        text += f"；内部备注：{data['note']}" if data.get("note") else ""
+        return text + (f"；给投稿人的话：{data['message']}" if data.get("message") else "")
+    if action == "correct_field":
+        field = labels.get(data.get("field"), data.get("field"))
+        return f"{field}：“{data.get('before') or ''}” → “{data.get('after')}”"
+    if action == "set_contest":
+        return str(data.get("contest"))
+    if action == "add_work":
+        return f"{data.get('filename')}（{data.get('kind')}）"
+    if action == "resend":
+        return f"回复 #{data.get('outbox')}"
+    return str(data.get("text", ""))
 
 
 def _context(config: Config, rules=None):

@@ -66,8 +66,9 @@ def up(db) -> None:
       key TEXT PRIMARY KEY, receipt TEXT, message INTEGER NOT NULL, contest TEXT, outcome TEXT, mailbox TEXT,
       sender TEXT, sender_name TEXT, subject TEXT, title TEXT, author TEXT, unit TEXT, phone TEXT, track TEXT,
       received_at TEXT, first_received TEXT, has_link INTEGER, rule_ids TEXT)""")
-    for columns in (("first_received",), ("contest", "first_received"), ("outcome", "first_received"),
-                    ("mailbox", "first_received"), ("message",)):
+    # (…, first_received, key): a page in the list's default order is read straight off an index.
+    for columns in (("first_received", "key"), ("contest", "first_received", "key"),
+                    ("outcome", "first_received", "key"), ("mailbox", "first_received", "key"), ("message",)):
         db.execute(f"CREATE INDEX entry_list_{'_'.join(columns)} ON entry_list ({', '.join(columns)})")
     db.execute(VIEW)
     for trigger in TRIGGERS:
