@@ -135,6 +135,8 @@ def test_files_only_by_linked_hash_with_the_probed_type_and_ranges(site):
     raw_sha = store.register.message(1)["raw_sha256"]  # a stored blob, but no entry links it as a file
     assert admin.get(f"/files/{raw_sha}").status_code == 404
     assert admin.get("/files/" + "0" * 64).status_code == 404
+    stray = store.blobs.put("att", b"a stored file that no entry links")
+    assert store.blobs.path("att", stray).is_file() and admin.get(f"/files/{stray}").status_code == 404
     assert admin.get("/files/../../etc/passwd").status_code == 404
     form = next(iter(store.db.query("SELECT * FROM attachments WHERE filename=?", [DOCX])))
     download = admin.get(f"/files/{form['sha256']}")
@@ -185,7 +187,7 @@ def test_entry_list_follows_every_change_like_register_entries(site):
 
     def same():
         listed = {row["receipt"]: (row["message"], row["outcome"], row["contest"])
-                  for row in store.db.query("SELECT * FROM entry_list WHERE receipt IS NOT NULL")}
+                  for row in store.db.query("SELECT * FROM entry_list WHERE receipt IS NOT NULL AND outcome <> 'error'")}
         current = {e["receipt"]: (e["id"], e["outcome"], e["contest"]) for e in store.register.entries()}
         assert listed == current
     same()
@@ -197,7 +199,25 @@ def test_entry_list_follows_every_change_like_register_entries(site):
     same()
     staff.requeue(store, context, staff.select_messages(store, receipts=tuple(receipts)))
     same()
-    assert queries.entry_page(store.db, queries.EntryFilter()).total == len(receipts)
+    # A message that moves to another receipt (a requeue finds it continues another entry), then one
+    # that fails: the entries it leaves and joins are both recomputed.
+    moved = store.register.entry(receipts[1])
+    with store.write():
+        store.db["messages"].update(moved["id"], {"receipt": receipts[2]})
+    same()
+    with store.write():  # and back: receipts[2] falls back to its own message
+        store.db["messages"].update(moved["id"], {"receipt": receipts[1]})
+    same()
+    with store.write():
+        store.db["messages"].update(moved["id"], {"receipt": receipts[2]})
+    same()
+    failed = store.register.entry(receipts[3])["id"]
+    assert store.db.execute("SELECT COUNT(*) FROM messages WHERE receipt=?", [receipts[3]]).fetchone()[0] == 1
+    store.register.save_error(failed, "RecursionError: test")
+    same()
+    assert queries.entry_page(store.db, queries.EntryFilter()).total == len(receipts) - 1  # one moved away
+    # An entry whose only message failed is still listed, as an error waiting in the review queue.
+    assert [r["message"] for r in queries.review_queue(store.db)[0] if r["outcome"] == "error"] == [failed]
 
 
 def test_list_pages_read_an_index_not_the_whole_table(site):

@@ -36,8 +36,10 @@ FROM messages m
 
 
 def _refresh(receipt: str) -> str:
-    return (f"INSERT OR REPLACE INTO entry_list SELECT * FROM entry_list_rows WHERE message = "
-            f"(SELECT MAX(id) FROM messages WHERE receipt = {receipt} AND {JUDGED});")
+    """The entry's latest judged message; an entry whose only message failed shows as that error."""
+    return (f"INSERT OR REPLACE INTO entry_list SELECT * FROM entry_list_rows WHERE message = COALESCE("
+            f"(SELECT MAX(id) FROM messages WHERE receipt = {receipt} AND {JUDGED}), "
+            f"(SELECT MAX(id) FROM messages WHERE receipt = {receipt} AND outcome = 'error'));")
 
 
 UNRECEIPTED = ("INSERT OR REPLACE INTO entry_list SELECT * FROM entry_list_rows "
@@ -73,6 +75,7 @@ def up(db) -> None:
     db.execute(VIEW)
     for trigger in TRIGGERS:
         db.execute(trigger)
+    db.execute("INSERT OR REPLACE INTO entry_list SELECT * FROM entry_list_rows "
+               "WHERE outcome = 'error' OR (receipt IS NULL AND outcome = 'ignored')")
     db.execute(f"INSERT OR REPLACE INTO entry_list SELECT * FROM entry_list_rows WHERE message IN "
-               f"(SELECT MAX(id) FROM messages WHERE receipt IS NOT NULL AND {JUDGED} GROUP BY receipt) "
-               f"OR (receipt IS NULL AND outcome IN ('ignored','error'))")
+               f"(SELECT MAX(id) FROM messages WHERE receipt IS NOT NULL AND {JUDGED} GROUP BY receipt)")
