@@ -106,6 +106,7 @@ def test_viewers_read_but_every_action_is_refused(site):
                       ("/outbox/1/resend", {}), ("/admin/users", {"name": "x", "role": "admin"})):
         assert viewer.post(url, data=data).status_code == 403, url
     assert viewer.get("/entries/export").status_code == 403
+    assert viewer.get("/export/photo.xlsx").status_code == 403
     assert store.db.execute("SELECT COUNT(*) FROM overrides").fetchone()[0] == 0
 
 
@@ -145,6 +146,30 @@ def test_files_only_by_linked_hash_with_the_probed_type_and_ranges(site):
     assert "%E9%98%85%E8%AF%BB" in disposition  # 阅读, RFC 5987
     assert download.mimetype == "application/octet-stream"
     assert admin.get(f"/files/{photo['sha256']}/thumbnail").mimetype == "image/jpeg"
+
+
+def test_requeue_preview_writes_nothing(site):
+    app, store, _ = site
+    reviewer = client_as(app, "reviewer")
+    receipt = store.register.entries()[0]["receipt"]
+    events = store.db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+    page = reviewer.get(f"/entries/{receipt}/preview", follow_redirects=True).get_data(as_text=True)
+    assert "按当前规则重新判定" in page
+    assert store.db.execute("SELECT COUNT(*) FROM events").fetchone()[0] == events
+
+
+def test_annex_exports_for_organizers(site):
+    app, _, _ = site
+    organizer = client_as(app, "organizer")
+    assert "导出登记表" in organizer.get("/export").get_data(as_text=True)
+    sheet = organizer.get("/export/photo.xlsx")
+    assert sheet.status_code == 200 and "filename*=UTF-8''" in sheet.headers["Content-Disposition"]
+    from io import BytesIO
+
+    from openpyxl import load_workbook
+    rows = list(load_workbook(BytesIO(sheet.data)).active.values)
+    assert rows[0][0] == "序号" and any("晨光" in str(cell) for row in rows[1:] for cell in row)
+    assert organizer.get("/export/nope.xlsx").status_code == 404
 
 
 def test_html_mail_is_shown_as_text_and_forms_as_an_escaped_table(site):

@@ -254,6 +254,24 @@ def requeue(key: str):
     return _act(key, lambda: _requeue(key), "已重新判定")
 
 
+@bp.route("/entries/<path:key>/preview")
+@roles(*DECIDE)
+def preview(key: str):
+    """What a requeue would change, decided and not written (the library's dry run)."""
+    try:
+        changes = staff.requeue(store(), console().context, _message_ids(key), actor=current_user.name, dry_run=True)
+    except InboxError as err:
+        flash(str(err), "error")
+        return _back(key)
+    names = queries.OUTCOME_NAMES
+    for change in changes:
+        rules = "、".join(change.rules_after) or "无"
+        flash(f"按当前规则重新判定：{names.get(change.before, change.before)} → "
+              f"{names.get(change.after, change.after)}（检查项：{rules}）" if change.changed
+              else f"按当前规则重新判定，结果不变：{names.get(change.after, change.after)}", "ok")
+    return _back(key)
+
+
 @bp.route("/entries/<key>/contest", methods=["POST"])
 @roles(*DECIDE)
 def set_contest(key: str):

@@ -15,7 +15,7 @@ from PIL import Image, ImageOps
 
 from .. import queries
 from ..times import SHANGHAI
-from .auth import ANYONE, READ, console, roles, store
+from .auth import ANYONE, EXPORT, READ, console, roles, store
 
 bp = Blueprint("pages", __name__)
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -83,6 +83,31 @@ def digest(day: str):
                                                    "img-src data:; frame-ancestors 'none'")
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
+
+
+@bp.route("/export")
+@roles(*EXPORT)
+def export():
+    return render_template("export.html", rules=console().rules)
+
+
+@bp.route("/export/<contest>.<fmt>")
+@roles(*EXPORT)
+def export_annex(contest: str, fmt: str):
+    """The registration sheet of one contest in the notice's annex layout (tables.py, as the CLI exports)."""
+    from .. import tables
+    rules_ = console().rules
+    if contest not in rules_.contests or fmt not in ("xlsx", "csv"):
+        abort(404)
+    name = f"{rules_.contests[contest].name}-登记表-{today().strftime('%Y%m%d')}.{fmt}"
+    if fmt == "csv":
+        out = io.StringIO()
+        tables.write_csv(store(), rules_, contest, out)
+        return send_file(io.BytesIO(out.getvalue().encode("utf-8")), mimetype="text/csv", as_attachment=True,
+                         download_name=name)
+    data, _ = tables.xlsx_bytes(store(), rules_, contest)
+    return send_file(io.BytesIO(data), as_attachment=True, download_name=name,
+                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
 
 # -- files -------------------------------------------------------------------------------------------
