@@ -203,7 +203,7 @@ def test_screenshots_at_office_and_phone_widths(console):
             for name, path in pages.items():
                 driver.get(console.url + path)
                 if name == "entry":
-                    wait_for(lambda: driver.execute_script(
+                    wait_for(lambda d=driver: d.execute_script(
                         "return document.querySelector('img.thumb').naturalWidth"), what="thumbnail")
                 height = driver.execute_script("return document.documentElement.scrollHeight")
                 driver.set_window_size(width, min(max(height + 140, 700), 4000))

@@ -39,7 +39,8 @@ def _filter(config: Config, rules, **values) -> EntryFilter:
 
 
 @main.command("list")
-@click.option("--outcome", default=None, help="按结果筛选：已登记/accepted、未通过/rejected、待审核/needs_review、出错/error、不处理/ignored")
+@click.option("--outcome", default=None,
+              help="按结果筛选：已登记/accepted、未通过/rejected、待审核/needs_review、出错/error、不处理/ignored")
 @click.option("--contest", default=None, help="按比赛筛选（比赛编号，如 photo；none 为待确认比赛）")
 @click.option("--rule", default=None, help="按检查项筛选，如 video_too_long 或 field_missing")
 @click.option("--search", "q", default="", help="搜索回执号、作品名、作者、单位、电话、发件人")
@@ -58,9 +59,9 @@ def list_(config: Config, outcome: str | None, contest: str | None, rule: str | 
         rows = queries.all_entries(store.db, f)
     finally:
         store.close()
-    console = Console()
+    terminal = Console()
     if not rows:
-        console.print("没有符合条件的投稿。")
+        terminal.print("没有符合条件的投稿。")
         return
     table = Table("回执号", "收到时间", "比赛", "作品", "作者", "结果", box=None, pad_edge=False)
     for row in rows:
@@ -71,8 +72,8 @@ def list_(config: Config, outcome: str | None, contest: str | None, rule: str | 
                       row["author"] or row["sender_name"] or "", f"[{colour}]{label}[/]" if colour else label)
     table.columns[0].no_wrap = table.columns[1].no_wrap = table.columns[2].no_wrap = True
     table.columns[5].no_wrap = True
-    console.print(table)
-    console.print(f"共 {len(rows)} 件")
+    terminal.print(table)
+    terminal.print(f"共 {len(rows)} 件")
 
 
 @main.command()
