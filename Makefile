@@ -17,9 +17,10 @@ $(BIN)/inbox-daemon: pyproject.toml
 setup: $(BIN)/inbox-daemon
 
 system-deps:
-	command -v dovecot >/dev/null && command -v openssl >/dev/null && command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	command -v dovecot >/dev/null && command -v openssl >/dev/null && command -v chromium >/dev/null && \
+	  command -v chromedriver >/dev/null && ldconfig -p | grep -q libarchive.so.13 || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd openssl \
-	   chromium chromium-driver fonts-noto-cjk)
+	   chromium chromium-driver fonts-noto-cjk libarchive13)
 
 run: setup
 	$(BIN)/inbox-daemon samples

@@ -403,13 +403,24 @@ def entry_view(store, rules: RuleSet, key: str) -> EntryView | None:
                      links=json.loads(current["links"] or "[]") if current.get("links") else [], staff=staff)
 
 
-def _form_rows(path: Path, filename: str) -> list[list[str]]:
-    from .analyse import load_form
+def _form_rows(path: Path, filename: str, max_rows: int = 200) -> list[list[list[str]]]:
+    """The form's tables as text, each merged range shown once (at its first cell), for an escaped view."""
+    from .forms import load_form
     try:
         table = load_form(filename, path)
     except OSError:
         return []
-    return [list(row) for row in table.rows[:200]]
+    grids = []
+    for grid in table.grids:
+        rows = []
+        for row in grid[:max_rows]:
+            cells, seen = [], set()
+            for cell in row:
+                cells.append("" if cell.origin in seen else cell.text)
+                seen.add(cell.origin)
+            rows.append(cells)
+        grids.append(rows)
+    return grids
 
 
 def reply_text(raw: bytes | None) -> str:

@@ -245,6 +245,21 @@ def test_entry_list_follows_every_change_like_register_entries(site):
     assert [r["message"] for r in queries.review_queue(store.db)[0] if r["outcome"] == "error"] == [failed]
 
 
+def test_mail_set_aside_unread_waits_in_the_review_queue(site):
+    from datetime import datetime, timezone
+
+    from inbox_daemon.register import RawMessage
+    app, store, _ = site
+    pk, _ = store.record_raw(RawMessage("demo", "INBOX", 1, "999", b"Subject: x\r\n\r\nunreadable",
+                                        datetime.now(timezone.utc)))
+    finding = {"id": "processing_failed", "severity": "review", "message": "邮件无法在规定时间内读取，请人工查看。"}
+    store.register.save_parsed(pk, {"outcome": "needs_review", "fields": "{}", "rules": json.dumps([finding])}, [])
+    queue, _ = queries.review_queue(store.db)
+    assert f"#{pk}" in [row["key"] for row in queue]
+    page = client_as(app, "reviewer").get(f"/messages/{pk}").get_data(as_text=True)
+    assert "邮件无法在规定时间内读取" in page
+
+
 def test_list_pages_read_an_index_not_the_whole_table(site):
     _, store, _ = site
     for f in (queries.EntryFilter(), queries.EntryFilter(outcome="needs_review"), queries.EntryFilter(contest="photo")):

@@ -15,7 +15,8 @@ from . import StaffError, main, open_store, with_config
 
 COLOURS = {"accepted": "green", "rejected": "red", "needs_review": "yellow", "error": "red", "ignored": "dim"}
 EVENT_NAMES = {"judged": "自动判定", "requeue": "重新判定", "override": "人工决定", "set_contest": "指定比赛",
-               "correct_field": "更正字段", "add_work": "上传作品", "resend": "重发回复", "error": "处理出错"}
+               "correct_field": "更正字段", "add_work": "上传作品", "resend": "重发回复", "error": "处理出错",
+               "set_aside": "未能读取，转人工", "not_read": "读取超时，稍后重试"}
 REPLY_STATUS = {"queued": "待发送", "sending": "发送中", "sent": "已发送", "failed": "发送失败", "suppressed": "不回复"}
 
 
@@ -154,7 +155,7 @@ def _event_text(action: str, data: dict, labels: dict) -> str:
         return f"{data.get('filename')}（{data.get('kind')}）"
     if action == "resend":
         return f"回复 #{data.get('outbox')}"
-    return str(data.get("text", ""))
+    return str(data.get("text") or data.get("reason") or "")
 
 
 def _context(config: Config, rules=None):
@@ -175,7 +176,6 @@ def requeue(config: Config, receipts: tuple[str, ...], outcome: str | None, rule
     """
     from rich.progress import Progress
 
-    from ..ingest import pass_lock
     from ..staff import requeue as run_requeue
     from ..staff import select_messages
     rules = _rules(config)
@@ -184,15 +184,14 @@ def requeue(config: Config, receipts: tuple[str, ...], outcome: str | None, rule
         _filter(config, rules, rule=rule)
     context = _context(config, rules)
     store = open_store(config)
-    try:
-        with pass_lock(config.storage.lock_path):
-            pks = select_messages(store, receipts, outcome, rule)
-            if not pks:
-                raise StaffError("没有符合条件的邮件")
-            with Progress(transient=True, disable=len(pks) < 5) as progress:
-                task = progress.add_task("重新判定", total=len(pks))
-                changes = run_requeue(store, context, pks, actor="staff", dry_run=dry_run,
-                                      progress=lambda: progress.advance(task))
+    try:  # no pass lock: each message is claimed, so a running daemon and a requeue never judge it at once
+        pks = select_messages(store, receipts, outcome, rule)
+        if not pks:
+            raise StaffError("没有符合条件的邮件")
+        with Progress(transient=True, disable=len(pks) < 5) as progress:
+            task = progress.add_task("重新判定", total=len(pks))
+            changes = run_requeue(store, context, pks, actor="staff", dry_run=dry_run,
+                                  progress=lambda: progress.advance(task))
         if not dry_run:
             from ..send import drain
             drain(store, config.smtp)  # the "what changed" replies go out now

@@ -1,5 +1,5 @@
 """`entry_list`: one row per entry in its current state (and one per message that never got a
-receipt: ignored mail, errors), kept up to date by triggers on `messages`.
+receipt: ignored mail, errors, mail set aside unread), kept up to date by triggers on `messages`.
 
 Why: an entry's current state is "the latest judged message of its receipt", a GROUP BY over every
 message. The console's list and counts must not scan 20,000 entries for each page, so the answer is
@@ -42,8 +42,10 @@ def _refresh(receipt: str) -> str:
             f"(SELECT MAX(id) FROM messages WHERE receipt = {receipt} AND outcome = 'error'));")
 
 
+# Mail that never got a receipt: ignored, failed, or set aside for staff unread (needs_review).
+UNRECEIPTED_OUTCOMES = "('ignored','error','needs_review')"
 UNRECEIPTED = ("INSERT OR REPLACE INTO entry_list SELECT * FROM entry_list_rows "
-               "WHERE message = NEW.id AND receipt IS NULL AND outcome IN ('ignored','error');")
+               f"WHERE message = NEW.id AND receipt IS NULL AND outcome IN {UNRECEIPTED_OUTCOMES};")
 
 TRIGGERS = [
     f"""CREATE TRIGGER entry_list_on_update
@@ -76,6 +78,6 @@ def up(db) -> None:
     for trigger in TRIGGERS:
         db.execute(trigger)
     db.execute("INSERT OR REPLACE INTO entry_list SELECT * FROM entry_list_rows "
-               "WHERE outcome = 'error' OR (receipt IS NULL AND outcome = 'ignored')")
+               f"WHERE outcome = 'error' OR (receipt IS NULL AND outcome IN {UNRECEIPTED_OUTCOMES})")
     db.execute(f"INSERT OR REPLACE INTO entry_list SELECT * FROM entry_list_rows WHERE message IN "
                f"(SELECT MAX(id) FROM messages WHERE receipt IS NOT NULL AND {JUDGED} GROUP BY receipt)")
