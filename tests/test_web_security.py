@@ -262,12 +262,16 @@ def test_mail_set_aside_unread_waits_in_the_review_queue(site):
 
 def test_list_pages_read_an_index_not_the_whole_table(site):
     _, store, _ = site
-    for f in (queries.EntryFilter(), queries.EntryFilter(outcome="needs_review"), queries.EntryFilter(contest="photo")):
+    for f in (queries.EntryFilter(), queries.EntryFilter(outcome="needs_review"), queries.EntryFilter(contest="photo"),
+              queries.EntryFilter(contest="photo", outcome="needs_review")):
         clause, params = queries.where(f)
         plan = " ".join(row[3] for row in store.db.execute(
             f"EXPLAIN QUERY PLAN SELECT * FROM entry_list WHERE {clause} ORDER BY first_received DESC, key DESC "
             f"LIMIT 50", params))
         assert "USING INDEX" in plan and "TEMP B-TREE" not in plan, plan
+        count = " ".join(row[3] for row in store.db.execute(
+            f"EXPLAIN QUERY PLAN SELECT COUNT(*) FROM entry_list WHERE {clause}", params))
+        assert "USING COVERING INDEX" in count or f == queries.EntryFilter(), (f, count)
 
 
 def test_filters_search_and_unknown_ids(site):

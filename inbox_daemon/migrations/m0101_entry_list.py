@@ -72,6 +72,7 @@ def up(db) -> None:
       received_at TEXT, first_received TEXT, has_link INTEGER, rule_ids TEXT)""")
     # (…, first_received, key): a page in the list's default order is read straight off an index.
     for columns in (("first_received", "key"), ("contest", "first_received", "key"),
+                    ("contest", "outcome", "first_received", "key"),
                     ("outcome", "first_received", "key"), ("mailbox", "first_received", "key"), ("message",)):
         db.execute(f"CREATE INDEX entry_list_{'_'.join(columns)} ON entry_list ({', '.join(columns)})")
     db.execute(VIEW)
