@@ -121,6 +121,9 @@ def run(config: Config) -> None:
         except JobLookupError:
             pass  # shutting down
 
+    if config.web is not None:  # the console beside the jobs, in a thread of this process
+        from .web import serve_in_thread
+        console = serve_in_thread(config)
     idle_stop = start_watchers(config.mailboxes, wake, record_idle(config))
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
@@ -130,4 +133,6 @@ def run(config: Config) -> None:
         scheduler.start()
     finally:
         idle_stop.set()
+        if config.web is not None:
+            console.close()
     log.info("inbox-daemon stopped")

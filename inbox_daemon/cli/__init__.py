@@ -79,4 +79,4 @@ def main(ctx, config, verbose):
 
 
 
-from . import awards, mail, staff  # noqa: E402,F401  (registers the commands)
+from . import awards, console, mail, staff  # noqa: E402,F401  (registers the commands)
