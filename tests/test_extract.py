@@ -70,10 +70,10 @@ CASES = [
      {"title": "钢花", "author": "王磊", "phone": "13873881234"}),
     ("bio-on-following-lines", NETEASE, "micro_video", "微视频",
      "作者及作品简介：\n本人是炼钢工人，\n从事炼钢工作十年。\n\n谢谢！",
-     {"bio": "本人是炼钢工人,从事炼钢工作十年。"}),
+     {"bio": "本人是炼钢工人，从事炼钢工作十年。"}),
     ("bio-continues-after-label-line", QQ, "micro_video", "微视频",
      "作品简介：本片记录夜班工人，\n展现坚守。\n联系电话：13873881234",
-     {"bio": "本片记录夜班工人,展现坚守。", "phone": "13873881234"}),
+     {"bio": "本片记录夜班工人，展现坚守。", "phone": "13873881234"}),
     ("qq-quoted-original-ignored", QQ, "micro_video", "回复：微视频比赛",
      "联系电话：13873881234\n\n------------------ 原始邮件 ------------------\n发件人: \"组委会\"\n作品名称：旧作品\n"
      "联系电话：13000000000",
@@ -95,7 +95,7 @@ CASES = [
      "姓名：唐丽华\n所在单位及职务：娄底市图书馆 馆员\n联系电话：13873851234",
      {"author": "唐丽华", "unit": "娄底市图书馆 馆员", "phone": "13873851234"}),
     ("rare-characters-gbk-in-gb2312", QQ, "micro_video", "微视频", "作者姓名：朱镕\n工作单位：喆堃㎜公司",
-     {"author": "朱镕", "unit": "喆堃mm公司"}),
+     {"author": "朱镕", "unit": "喆堃㎜公司"}),  # ㎜ is not full-width ASCII: kept
     ("html-only-qq", dict(QQ, html=True), "micro_video", "微视频",
      "<div>作品名称：<b>夜班</b></div><div>作者姓名：彭涛</div><div><span>联系电话：</span>13787381234</div>",
      {"title": "夜班", "author": "彭涛", "phone": "13787381234"}),
