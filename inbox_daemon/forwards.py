@@ -16,7 +16,8 @@ from dataclasses import dataclass
 # A separator that only a forward writes.
 FORWARD_SEPARATOR = re.compile(
     r"^-{2,}\s*(转发邮件信息|转发的邮件|转发的消息|转发邮件|轉寄郵件|Forwarded message|Forwarded Message|"
-    r"Forwarding messages?|Original Forwarded Message)\s*-*$|^(Begin forwarded message|以下为转发的邮件|转发的邮件如下)\s*[:：]?$",
+    r"Forwarding messages?|Original Forwarded Message)\s*-*$|"
+    r"^(Begin forwarded message|开始转发的邮件|以下为转发的邮件|转发的邮件如下)\s*[:：]?$",
     re.I)
 # A separator that replies and forwards share (the subject decides which it is).
 QUOTE_SEPARATOR = re.compile(r"^-{2,}\s*(原始邮件|原始郵件|Original Message|Original|原邮件)\s*-{2,}$|^_{10,}$", re.I)
@@ -50,21 +51,23 @@ def _field(name: str) -> str | None:
 
 
 def _header_block(lines: list[str], start: int) -> tuple[dict[str, str], int]:
-    """The From/Date/To/Subject lines starting at `start` (one blank line allowed before): (fields, next line)."""
+    """The From/Date/To/Subject lines starting at `start`: (fields, the line after them). Single blank lines
+    before and between them are allowed (QQ leaves one where the empty 抄送 would be)."""
     fields: dict[str, str] = {}
-    number = start
-    if number < len(lines) and not lines[number].strip():
-        number += 1
+    number = end = start
     while number < len(lines):
-        match = HEADER_LINE.match(lines[number].strip().replace("\xa0", " "))
-        if not match:
+        line = lines[number].strip().replace("\xa0", " ")
+        if not line:
+            if number + 1 < len(lines) and lines[number + 1].strip() and (fields or number == start):
+                number += 1
+                continue
             break
-        key = _field(match["name"])
-        if key in fields:
+        match = HEADER_LINE.match(line)
+        if not match or _field(match["name"]) in fields:
             break
-        fields[key] = match["value"].strip()
-        number += 1
-    return fields, number
+        fields[_field(match["name"])] = match["value"].strip()
+        number = end = number + 1
+    return fields, end
 
 
 def split_address(value: str) -> tuple[str, str]:

@@ -130,7 +130,7 @@ def _judge_fields(j: _Judge, fields: dict, problems: dict) -> None:
         if rule.kind == "int" and rule.min is not None and isinstance(value, int) and value < rule.min:
             j.add(rule.rule, members=value, value=value, min=rule.min, label=rule.labels[0])
         if rule.kind == "date" and rule.before and (when := _first_day(value)) and when >= rule.before:
-            j.add(rule.rule, founded=value, value=value, before=f"{rule.before.year} 年 {rule.before.month} 月",
+            j.add(rule.rule, founded=value, value=value, before=f"{rule.before.year}年{rule.before.month}月",
                   label=rule.labels[0])
 
 
