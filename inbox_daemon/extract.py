@@ -94,6 +94,9 @@ class LabelIndex:
     def field(self, label: str) -> str:
         return self.by_label[re.sub(r"\s+", "", label).lower()]
 
+    def is_label(self, text: str) -> bool:
+        return re.sub(r"\s+", "", text).lower().strip(":：") in self.by_label
+
 
 def labelled_values(text: str, fields: tuple[FieldRule, ...]) -> dict[str, str]:
     """`label: value` pairs, several per line allowed; multi-line values for a label alone on its line."""
@@ -105,7 +108,11 @@ def labelled_values(text: str, fields: tuple[FieldRule, ...]) -> dict[str, str]:
         for i, match in enumerate(matches):
             end = matches[i + 1].start() if i + 1 < len(matches) else len(line)
             text = line[match.end():end]
+            if "\t" in text.strip(" "):  # a cell boundary ends the value (`作者：李娜<TAB>性别：女`)
+                text = text.strip(" ").split("\t", 1)[0]
             value = text.strip(SEPARATORS + "【】")
+            if index.is_label(value):  # a header row of labels (序号 作品名称 作者): the values are below
+                continue
             name = index.field(match["label"])
             if not value and i + 1 == len(matches):  # the value is on the following lines
                 value = _continuation(lines, number + 1, index)

@@ -10,7 +10,7 @@ import pytest
 from conftest import RULES
 
 from inbox_daemon.extract import (canonical_date, canonical_fields, canonical_phone, canonical_title,
-                                  extract_fields, new_text)
+                                  extract_fields, label_key, labelled_values, new_text, normalise, table_values)
 from inbox_daemon.parse import parse_message
 from inbox_daemon.rules import load_rules
 from inbox_daemon.demo.samples import compose
@@ -146,3 +146,21 @@ def test_canonical_date(raw, expected):
 def test_new_text_keeps_only_what_was_written_now():
     text = "补充电话：13873881234\n发自我的iPhone\n\n------------------ 原始邮件 ------------------\n旧内容"
     assert new_text(text) == "补充电话：13873881234"
+
+
+def test_labels_end_at_a_cell_boundary_and_tables_are_read_by_label():
+    contest = RULESET.contests["micro_video"]
+    assert labelled_values("作品名称\t守护\n联系电话 \t138 7388 1234", contest.fields) == {
+        "title": "守护", "phone": "138 7388 1234"}
+    pairs = [(("作品名称", "守护", "作者姓名（或团队名称）：", "王小红"), ("* 性别", "女", "", ""))]
+    assert table_values(pairs, contest.fields) == {"title": "守护", "author": "王小红", "gender": "女"}
+    header = [(("序号", "作品名称", "作者", "联系电话", "备注"), ("1", "守护", "王小红", "13873881234", ""))]
+    assert table_values(header, contest.fields) == {"title": "守护", "author": "王小红", "phone": "13873881234"}
+    pasted = "序号\t作品名称\t作者\n1\t夜班\t彭涛"
+    assert extract_fields(pasted, "", contest, RULESET.common)["title"] == "夜班"
+    assert table_values([(("邮编", "传真"), ("417000", "0738-8311111"))], contest.fields) == {}
+
+
+def test_normalise_turns_only_full_width_letters_digits_and_spaces():
+    assert normalise("ＡＢｃ１２３　，。：（）《》“”") == "ABc123 ，。：（）《》“”"
+    assert label_key(" *作者姓名 ： ") == "作者姓名"
