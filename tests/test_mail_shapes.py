@@ -368,7 +368,8 @@ def report_mail(subject: str, name="双峰县总工会", sender="sfxzgh@163.com"
     summary = media.make_docx("双峰县总工会“网聚职工正能量 争做中国好网民”主题活动情况总结", [["活动", "参与人数"], ["微视频比赛", "320"]],
                               ["8月以来，我县各级工会广泛发动……"])
     return coremail(sender=sender, name=name, subject=subject,
-                    lines=["市总工会宣网部：", "现将我县主题活动开展情况总结及活动图片报送给你们，请审阅。", name],
+                    lines=["市总工会宣网部：", "现将我县主题活动开展情况总结及活动图片报送给你们，请审阅。", name,
+                           "联系人：王干事  电话：8899"],  # no field rules: a short extension is no phone_invalid
                     files=[File("活动情况总结.docx", summary, DOCX),
                            *(File(f"活动照片{n}.jpg", media.make_jpeg(width=640, height=480, seed=n), "image/jpeg")
                              for n in range(3))])
