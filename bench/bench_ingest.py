@@ -33,7 +33,7 @@ from servers import Dovecot  # noqa: E402
 
 from inbox_daemon.demo import media  # noqa: E402
 from inbox_daemon.imap_source import quiet_imaplib  # noqa: E402
-from inbox_daemon.store import BlobStore  # noqa: E402
+from inbox_daemon.blobs import BlobStore  # noqa: E402
 from inbox_daemon.demo.samples import BIO, CST, compose  # noqa: E402
 
 

@@ -27,6 +27,7 @@ from .judge import minutes
 from .reply import environment
 from .rules import RuleSet
 from .store import Store, now_iso
+from .times import local_day, local_text
 
 log = logging.getLogger(__name__)
 OUTCOME_NAMES = {"accepted": "已登记", "rejected": "未通过", "needs_review": "待审核", "ignored": "忽略"}
@@ -79,13 +80,13 @@ class Digest:
     ignored_total: int = 0
 
 
-def _day(value: str | None) -> str:
-    return (value or "")[:10]
-
-
 def build_digest(store: Store, rules: RuleSet, day: date, tz: ZoneInfo, with_thumbnails: bool = True) -> Digest:
     today = day.isoformat()
-    entries = [e for e in store.entries() if _day(e["received_at"]) <= today]
+
+    def _day(value: str | None) -> str:
+        return local_day(value, tz)
+
+    entries = [e for e in store.register.entries() if _day(e["received_at"]) <= today]
     first_seen = {row["receipt"]: row["first"] for row in store.db.query(
         "SELECT receipt, MIN(received_at) AS first FROM messages WHERE receipt IS NOT NULL GROUP BY receipt")}
     digest = Digest(day=day, title=f"投稿日报 {today}")
@@ -108,9 +109,9 @@ def build_digest(store: Store, rules: RuleSet, day: date, tz: ZoneInfo, with_thu
     digest.summary = [groups[k] for k in sorted(groups)]
     digest.totals = {k: sum(g[k] for g in digest.summary) for k in (digest.summary[0] if digest.summary else {})
                      if k not in ("contest", "track")}
-    ignored = store.db.execute("SELECT SUM(substr(received_at, 1, 10) = ?), COUNT(*) FROM messages "
-                               "WHERE outcome = 'ignored' AND substr(received_at, 1, 10) <= ?", [today, today]).fetchone()
-    digest.ignored_today, digest.ignored_total = ignored[0] or 0, ignored[1] or 0
+    ignored_days = [_day(row[0]) for row in store.db.execute("SELECT received_at FROM messages WHERE outcome = 'ignored'")]
+    digest.ignored_today = sum(d == today for d in ignored_days)
+    digest.ignored_total = sum(d <= today for d in ignored_days)
     per_day = Counter(_day(first_seen.get(e["receipt"])) for e in entries)
     start = max(min(per_day, default=today), (day - timedelta(days=59)).isoformat())
     digest.per_day = [((date.fromisoformat(start) + timedelta(days=i)).isoformat(),
@@ -118,7 +119,7 @@ def build_digest(store: Store, rules: RuleSet, day: date, tz: ZoneInfo, with_thu
                       for i in range((day - date.fromisoformat(start)).days + 1)]
     for entry in sorted((e for e in entries if e["outcome"] == "needs_review"), key=lambda e: e["received_at"]):
         findings = [f for f in json.loads(entry["rules"] or "[]") if f["severity"] == "review"]
-        digest.review_queue.append({"receipt": entry["receipt"], "received": entry["received_at"][:16].replace("T", " "),
+        digest.review_queue.append({"receipt": entry["receipt"], "received": local_text(entry["received_at"], tz),
                                     "contest": _contest_name(rules, entry), "reasons": [f["message"] for f in findings]})
     for entry in entries:
         for link in json.loads(entry["links"] or "[]") if entry["links"] else []:
@@ -155,7 +156,7 @@ def _contest_name(rules: RuleSet, entry: dict) -> str:
 
 def _entry_view(store: Store, entry: dict, fields: dict, contest, with_thumbnails: bool) -> dict:
     media = []
-    for attachment in store.attachments(entry["id"]):
+    for attachment in store.register.attachments(entry["id"]):
         if attachment["kind"] == "video" and attachment["duration_s"]:
             media.append({"text": f"{minutes(attachment['duration_s'])} {attachment['width']}×{attachment['height']}"})
         elif attachment["kind"] == "image" and with_thumbnails and len(media) < 4:
@@ -209,7 +210,7 @@ def write_digest(config, store: Store, rules: RuleSet, day: date, send: bool = T
     message["X-Inbox-Daemon"] = f"digest {day.isoformat()}"
     message.set_content(text, charset="utf-8")
     message.add_alternative(html, subtype="html", charset="utf-8")
-    outbox_id = store.enqueue_reply({"message": None, "receipt": None, "kind": "digest", "outcome": None,
+    outbox_id = store.outbox.enqueue({"message": None, "receipt": None, "kind": "digest", "outcome": None,
                                      "to_addr": ", ".join(config.digest.to), "subject": str(message["Subject"]),
                                      "message_id": str(message["Message-ID"]),
                                      "raw": message.as_bytes(policy=SMTP_POLICY), "status": "queued",

@@ -46,5 +46,9 @@ class StoreError(InboxError):
     """The raw store or the database cannot be written (disk full, read-only)."""
 
 
+class BusyError(StoreError):
+    """The database stayed locked by another process: wait and try again later; never the mail's fault."""
+
+
 class LockError(InboxError):
     """Another pass holds the lock."""

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Iterator
 
 from .config import Config, MailboxConfig
-from .errors import FetchError, InboxError, LockError, StoreError
+from .errors import BusyError, FetchError, InboxError, LockError, StoreError
 from .pipeline import Context, process
 from .rules import load_rules
 from .source import Source, open_source
@@ -56,9 +56,25 @@ def pass_lock(path: Path) -> Iterator[None]:
         os.close(fd)
 
 
+class RegisterJournal:
+    """The done-folder journal kept in `locations`, so it survives a crash (see ImapSource.mark_done)."""
+
+    def __init__(self, store: Store, src: Source):
+        self.register, self.key = store.register, (src.mailbox.name, src.folder, src.uidvalidity)
+
+    def states(self, uids: list[str]) -> dict[str, str | None]:
+        return self.register.copy_states(*self.key, uids)
+
+    def record(self, states: dict[str, tuple[str, str | None]]) -> None:
+        self.register.set_copy_state(*self.key, states)
+
+    def identity(self, uid: str) -> tuple[str, int, str] | None:
+        return self.register.identity(*self.key, uid)
+
+
 def recover(store: Store, context: Context) -> int:
-    """Process rows committed by a pass that died before parsing them."""
-    pending = store.unparsed()
+    """Process rows committed by a pass that died before judging them (another process may hold some)."""
+    pending = store.register.unparsed()
     for pk in pending:
         process(store, pk, context)
     return len(pending)
@@ -68,15 +84,16 @@ def poll_mailbox(store: Store, mailbox: MailboxConfig, context: Context, source:
     result = PassResult(mailbox.name)
     with (source or open_source(mailbox)) as src:
         folder, validity = src.folder, src.uidvalidity
-        leftover = store.pending_done(mailbox.name, folder, validity)
+        leftover = store.register.pending_done(mailbox.name, folder, validity)
+        journal = RegisterJournal(store, src)
         if leftover:  # committed by an earlier pass that stopped before telling the server
-            src.mark_done(leftover)
-            store.mark_done(mailbox.name, folder, validity, leftover)
-        after = store.highest_uid(mailbox.name, folder, validity)
+            src.mark_done(leftover, journal)
+            store.register.mark_done(mailbox.name, folder, validity, leftover)
+        after = store.register.highest_uid(mailbox.name, folder, validity)
         listed = src.list_uids(after)
-        known = store.known_uids(mailbox.name, folder, validity, listed)
+        known = store.register.known_uids(mailbox.name, folder, validity, listed)
         new = [uid for uid in listed if uid not in known]
-        resync = bool(new) and store.other_validities(mailbox.name, folder, validity)
+        resync = bool(new) and store.register.other_validities(mailbox.name, folder, validity)
         batches = [new[start:start + mailbox.batch_size] for start in range(0, len(new), mailbox.batch_size)]
         # Pipelined: the next batch downloads (straight into the blob store, fsynced) in a thread while
         # this one is recorded and judged. The connection is used by one thread at a time: the main
@@ -97,6 +114,7 @@ def poll_mailbox(store: Store, mailbox: MailboxConfig, context: Context, source:
                 return fetcher.submit(download, batch)
 
             upcoming = start(batches[0]) if batches else None
+            gap = 0  # the lowest UID still on the server that we could not fetch: the highest UID stays below
             for index, batch in enumerate(batches):
                 fetched, failure = upcoming.result()
                 more = failure is None and index + 1 < len(batches)
@@ -115,14 +133,23 @@ def poll_mailbox(store: Store, mailbox: MailboxConfig, context: Context, source:
                         log.info("mailbox=%s uid=%s outcome=known message=%s", mailbox.name, raw.uid, pk)
                 if failure is not None:  # the rows are committed; the next pass tells the server
                     raise failure
-                stored = store.known_uids(mailbox.name, folder, validity, batch)
+                stored = store.register.known_uids(mailbox.name, folder, validity, batch)
                 committed = [u for u in batch if u in stored]
                 if upcoming is not None:
                     wait([upcoming])  # the connection is free again before we tell the server
-                src.mark_done(committed)
-                store.mark_done(mailbox.name, folder, validity, committed)
-                if validity and committed:
-                    store.set_highest_uid(mailbox.name, folder, validity, max(int(u) for u in committed))
+                src.mark_done(committed, journal)
+                store.register.mark_done(mailbox.name, folder, validity, committed)
+                missing = [u for u in batch if u not in stored]
+                if missing and validity:  # no body came back: gone (expunged), or a hiccup to fetch again next pass
+                    left = src.present(missing)
+                    for uid in left:
+                        log.warning("mailbox=%s uid=%s came back without a body; fetched again next pass",
+                                    mailbox.name, uid)
+                    lows = [int(u) for u in left] + ([gap] if gap else [])
+                    gap = min(lows) if lows else gap
+                done = [int(u) for u in committed if not gap or int(u) < gap] if validity else []
+                if done:
+                    store.register.set_highest_uid(mailbox.name, folder, validity, max(done))
     return result
 
 
@@ -130,11 +157,11 @@ def _match_resync(store: Store, src: Source, batch: list[str], result: PassResul
     """After a UIDVALIDITY change, link messages we already hold (same Message-ID and size) without a download."""
     remaining = []  # UIDs expunged meanwhile are absent from the peek and dropped here
     for uid, (message_id, size) in sorted(src.peek(batch).items(), key=lambda item: int(item[0])):
-        pk = store.match_resync(src.mailbox.name, message_id, size)
+        pk = store.register.match_resync(src.mailbox.name, message_id, size)
         if pk is None:
             remaining.append(uid)
         else:
-            store.add_location(src.mailbox.name, src.folder, src.uidvalidity, uid, pk)
+            store.register.add_location(src.mailbox.name, src.folder, src.uidvalidity, uid, pk)
             result.known += 1
             log.info("mailbox=%s uid=%s outcome=known message=%s (re-sync by Message-ID)", src.mailbox.name,
                      uid, pk)
@@ -142,7 +169,8 @@ def _match_resync(store: Store, src: Source, batch: list[str], result: PassResul
 
 
 def poll_all(config: Config, store: Store, context: Context | None = None) -> list[PassResult]:
-    """One pass over every mailbox; a mailbox that fails is reported and the others go on."""
+    """One pass over every mailbox. A mailbox that fails (server, busy database, a bug) is reported and
+    retried at the next pass while the others go on; a store that cannot take mail stops the pass."""
     context = context or Context.from_config(config, load_rules(config.rules_dir))
     results = []
     with pass_lock(config.storage.lock_path):
@@ -151,10 +179,29 @@ def poll_all(config: Config, store: Store, context: Context | None = None) -> li
         for mailbox in config.mailboxes:
             try:
                 results.append(poll_mailbox(store, mailbox, context))
+                _note_pass(store, results[-1])
             except FetchError as err:
                 log.error("mailbox=%s pass failed: %s", mailbox.name, err)
+                results.append(PassResult(mailbox.name, failure=str(err)))
+            except BusyError as err:
+                log.error("mailbox=%s pass stopped, mail left on the server: %s", mailbox.name, err)
                 results.append(PassResult(mailbox.name, failure=str(err)))
             except StoreError as err:  # the store cannot take mail: stop, leave everything on the servers
                 log.error("store failure, pass stopped, mail left on the server: %s", err)
                 raise
+            except Exception as err:  # a bug: this mailbox waits for the next pass, the others go on
+                log.error("mailbox=%s pass failed on an unexpected error; mail left on the server", mailbox.name,
+                          exc_info=True)
+                results.append(PassResult(mailbox.name, failure=f"内部错误 / internal error: {type(err).__name__}: "
+                                                               f"{err}"))
+            if results[-1].failure:
+                _note_pass(store, results[-1])
     return results
+
+
+def _note_pass(store: Store, result: PassResult) -> None:
+    """Mailbox health for the console; a database too busy to take even this is left for the next pass."""
+    try:
+        store.register.record_pass(result.mailbox, result.failure, result.new)
+    except StoreError as err:
+        log.warning("mailbox=%s health not recorded: %s", result.mailbox, err)

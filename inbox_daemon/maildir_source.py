@@ -13,7 +13,8 @@ from typing import Iterator
 
 from .config import MailboxConfig
 from .errors import FetchError
-from .store import CHUNK, BlobStore, RawMessage
+from .blobs import CHUNK, BlobStore
+from .register import RawMessage
 
 
 def receive_time(raw: bytes, fallback: datetime) -> datetime:
@@ -71,6 +72,9 @@ class MaildirSource:
     def peek(self, uids: list[str]) -> dict[str, tuple[str, int]]:
         return {}
 
+    def present(self, uids: list[str]) -> set[str]:
+        return {key for key in uids if key in self.maildir}
+
     def fetch(self, uids: list[str], blobs: BlobStore) -> Iterator[RawMessage]:
         for key in uids:
             try:
@@ -83,7 +87,7 @@ class MaildirSource:
             received = receive_time(head, self.delivered.get(key) or datetime.now(timezone.utc))
             yield RawMessage(self.mailbox.name, self.folder, 0, key, b"", received, sha256, size)
 
-    def mark_done(self, uids: list[str]) -> None:
+    def mark_done(self, uids: list[str], journal=None) -> None:
         if not self.mailbox.done_folder:
             return  # tracked in the database; the sample Maildir stays replayable
         try:

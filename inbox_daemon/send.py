@@ -1,13 +1,14 @@
 """Drain the outbox: SMTP (implicit TLS, STARTTLS, plain on loopback) or .eml files.
 
-A reply row is marked `sent` right after the server accepts it. Temporary
-failures (4xx, refused connections, timeouts) are retried with exponential
+Each reply is claimed in the outbox before it is sent (outbox.py), so drains running at once in
+several jobs or processes never send one reply twice, and marked `sent` right after the server
+accepts it. Temporary failures (4xx, refused connections, timeouts) are retried with exponential
 backoff up to `max_attempts`; permanent ones (5xx) fail at once.
 
-The one window for a duplicate: the server has answered 250 to DATA and the
-process dies before the `sent` commit (a few milliseconds of SQLite work).
-On restart that reply is sent again, with the same Message-ID, so mail
-clients that de-duplicate by Message-ID show it once.
+The one window for a duplicate: the server has answered 250 to DATA and the process dies before
+the `sent` commit (a few milliseconds of SQLite work). When its claim expires the reply is sent
+again, with the same Message-ID, so mail clients that de-duplicate by Message-ID show it once.
+The debug line "outbox=N sending" opens that window and "outbox=N sent" closes it.
 """
 
 from __future__ import annotations
@@ -18,16 +19,20 @@ import smtplib
 import ssl
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from .config import SmtpConfig
 from .errors import SendError
-from .store import Store, now_iso
+from .db import now_iso
+from .outbox import Claimed
+from .register import claim_token
+from .store import Store
 
 log = logging.getLogger(__name__)
 BACKOFF_BASE_S = 30
 BACKOFF_CAP_S = 3600
+CLAIM_MIN_S = 120
 
 
 class TemporaryFailure(SendError):
@@ -81,25 +86,7 @@ class SmtpTransport:
             self.client = None
 
     def _connect(self) -> smtplib.SMTP:
-        c = self.config
-        context = ssl.create_default_context()
-        try:
-            if c.security == "tls":
-                client = smtplib.SMTP_SSL(c.host, c.port, timeout=c.timeout, context=context)
-            else:
-                client = smtplib.SMTP(c.host, c.port, timeout=c.timeout)
-                if c.security == "starttls":
-                    client.starttls(context=context)
-            if c.username:
-                password = os.environ.get(c.password_env or "")
-                if not password:
-                    raise TemporaryFailure(f"环境变量 {c.password_env} 未设置 / {c.password_env} is not set")
-                client.login(c.username, password)
-        except smtplib.SMTPAuthenticationError as err:
-            raise TemporaryFailure(f"SMTP 登录失败 / SMTP login refused ({err.smtp_code})") from err
-        except (smtplib.SMTPException, OSError) as err:
-            raise TemporaryFailure(f"无法连接 SMTP {c.host}:{c.port} / cannot connect: {err}") from err
-        return client
+        return open_smtp(self.config)
 
     def send(self, outbox_id: int, from_addr: str, to: str, raw: bytes) -> None:
         for attempt in (1, 2):  # a stale session is re-opened once
@@ -123,6 +110,69 @@ class SmtpTransport:
                 raise TemporaryFailure(f"SMTP: {err}") from err
 
 
+def open_smtp(config: SmtpConfig) -> smtplib.SMTP:
+    """A logged-in SMTP session: the one connect code for sending and for `check`.
+
+    One AUTH mechanism per session (PLAIN, else LOGIN, over TLS): smtplib's own `login()` tries every
+    mechanism the server offers, and a server that counts failures counts each of them."""
+    c = config
+    context = ssl.create_default_context()
+    client = None
+    try:
+        if c.security == "tls":
+            client = smtplib.SMTP_SSL(c.host, c.port, timeout=c.timeout, context=context)
+        else:
+            client = smtplib.SMTP(c.host, c.port, timeout=c.timeout)
+            if c.security == "starttls":
+                client.starttls(context=context)
+        if c.username:
+            password = os.environ.get(c.password_env or "")
+            if not password:
+                raise TemporaryFailure(f"环境变量 {c.password_env} 未设置 / {c.password_env} is not set")
+            _authenticate(client, c.username, password)
+    except smtplib.SMTPAuthenticationError as err:
+        _close(client)
+        raise smtp_refused(c, err) from err
+    except (smtplib.SMTPException, OSError) as err:
+        _close(client)
+        raise TemporaryFailure(f"无法连接 SMTP {c.host}:{c.port} / cannot connect: {err}") from err
+    except SendError:
+        _close(client)
+        raise
+    return client
+
+
+def _authenticate(client: smtplib.SMTP, username: str, password: str) -> None:
+    client.ehlo_or_helo_if_needed()
+    offered = client.esmtp_features.get("auth", "").upper().split()
+    mechanism = next((m for m in ("PLAIN", "LOGIN") if m in offered), None)
+    if mechanism is None:
+        raise PermanentFailure(f"SMTP 服务器不支持 PLAIN 或 LOGIN 认证（提供的是 {' '.join(offered) or '无'}）")
+    client.user, client.password = username, password
+    client.auth(mechanism, getattr(client, f"auth_{mechanism.lower()}"), initial_response_ok=True)
+
+
+def smtp_refused(config: SmtpConfig, err: smtplib.SMTPAuthenticationError) -> SendError:
+    """The server's own words; a 4xx is temporary (retried), a 5xx means the password is wrong."""
+    said = err.smtp_error.decode("utf-8", "replace") if isinstance(err.smtp_error, bytes) else str(err.smtp_error)
+    if err.smtp_code < 500:
+        return TemporaryFailure(f"SMTP 登录暂时失败（{err.smtp_code} {said}），稍后重试 / "
+                                f"temporary SMTP login failure")
+    host = (config.host or "").lower()
+    hint = ("QQ 邮箱和网易邮箱发信要用授权码（不是登录密码）。" if host.endswith(("qq.com", "163.com", "126.com"))
+            else "")
+    return TemporaryFailure(f"SMTP 登录被拒绝（{err.smtp_code} {said}）：请核对用户名和环境变量 "
+                            f"{config.password_env} 中的密码。{hint} / SMTP login refused")
+
+
+def _close(client: smtplib.SMTP | None) -> None:
+    if client is not None:
+        try:
+            client.close()
+        except OSError:
+            pass
+
+
 def transport_for(config: SmtpConfig):
     return FileTransport(config.outbox_dir) if config.transport == "file" else SmtpTransport(config)
 
@@ -138,49 +188,58 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** max(0, attempts - 1)))
 
 
-def drain(store: Store, config: SmtpConfig, now: datetime | None = None, transport=None) -> DrainResult:
-    """Send every queued reply that is due; one row at a time, each outcome committed at once."""
-    now = now or datetime.now().astimezone()
+def drain(store: Store, config: SmtpConfig, now: datetime | None = None, transport=None,
+          limit: int | None = None) -> DrainResult:
+    """Send queued replies that are due, claiming each one before it is sent, until none is left.
+
+    One reply is held at a time (claimed, sent, settled), so any number of drains can run at once
+    and memory does not grow with the backlog. `limit` bounds how many this call sends."""
     result = DrainResult()
-    due = list(store.db.query("SELECT id, to_addr, raw, attempts FROM outbox WHERE status='queued' "
-                              "AND next_attempt_at <= ? ORDER BY id", [now.isoformat(timespec="seconds")]))
-    if not due:
-        return result
-    with (transport or transport_for(config)) as sender:
-        for row in due:
-            attempts = row["attempts"] + 1
-            try:
-                sender.send(row["id"], config.from_addr, row["to_addr"], row["raw"])
-            except PermanentFailure as err:
-                _update(store, row["id"], status="failed", attempts=attempts, last_error=str(err)[:500])
-                result.failed += 1
-                log.warning("outbox=%s to=%s failed permanently: %s", row["id"], row["to_addr"], err)
-            except TemporaryFailure as err:
-                final = attempts >= config.max_attempts
-                _update(store, row["id"], status="failed" if final else "queued", attempts=attempts,
-                        last_error=str(err)[:500], next_attempt_at=(now + backoff(attempts)).isoformat(timespec="seconds"))
-                result.failed += final
-                result.retried += not final
-                log.warning("outbox=%s to=%s attempt %d failed: %s", row["id"], row["to_addr"], attempts, err)
-                if isinstance(sender, SmtpTransport) and sender.client is None:
-                    # The server is unreachable: leave the rest for the next drain instead of hammering it.
-                    _postpone_rest(store, due, row["id"], now)
-                    break
-            else:
-                _update(store, row["id"], status="sent", attempts=attempts, sent_at=now_iso(), last_error=None)
-                result.sent += 1
-                log.info("outbox=%s to=%s sent", row["id"], row["to_addr"])
+    token = claim_token()
+    hold = max(CLAIM_MIN_S, 4 * config.timeout)  # two SMTP attempts of one reply, with room to spare
+    sender = None
+    try:
+        while limit is None or result.sent + result.failed + result.retried < limit:
+            moment = now or datetime.now(timezone.utc)
+            claimed = store.outbox.claim_next(token, moment, hold)
+            if claimed is None:
+                break
+            if sender is None:
+                sender = (transport or transport_for(config)).__enter__()
+            if not _send_one(store, config, sender, claimed, moment, result):
+                break  # the server is unreachable: the rest waits for the next drain
+    finally:
+        if sender is not None:
+            sender.__exit__(None, None, None)
     return result
 
 
-def _update(store: Store, outbox_id: int, **values) -> None:
-    with store.db.atomic():
-        store.db["outbox"].update(outbox_id, values)
-
-
-def _postpone_rest(store: Store, due: list[dict], failed_id: int, now: datetime) -> None:
-    later = (now + backoff(1)).isoformat(timespec="seconds")
-    with store.db.atomic():
-        for row in due:
-            if row["id"] > failed_id:
-                store.db["outbox"].update(row["id"], {"next_attempt_at": later})
+def _send_one(store: Store, config: SmtpConfig, sender, claimed: Claimed, now: datetime,
+              result: DrainResult) -> bool:
+    """Send one claimed reply and record the outcome; False when the server cannot be reached."""
+    attempts = claimed.attempts + 1
+    log.debug("outbox=%s sending", claimed.id)
+    try:
+        sender.send(claimed.id, config.from_addr, claimed.to_addr, claimed.raw)
+    except PermanentFailure as err:
+        store.outbox.settle(claimed, status="failed", attempts=attempts, last_error=str(err)[:500])
+        result.failed += 1
+        log.warning("outbox=%s to=%s failed permanently: %s", claimed.id, claimed.to_addr, err)
+        return True
+    except TemporaryFailure as err:
+        final = attempts >= config.max_attempts
+        retry_at = (now + backoff(attempts)).astimezone(timezone.utc).isoformat(timespec="seconds")
+        store.outbox.settle(claimed, status="failed" if final else "queued", attempts=attempts,
+                            last_error=str(err)[:500], next_attempt_at=retry_at)
+        result.failed += final
+        result.retried += not final
+        log.warning("outbox=%s to=%s attempt %d failed: %s", claimed.id, claimed.to_addr, attempts, err)
+        if isinstance(sender, SmtpTransport) and sender.client is None:
+            store.outbox.postpone_due(now + backoff(1))
+            return False
+        return True
+    # Between the server's 250 and this commit lies the one window for a duplicate.
+    store.outbox.settle(claimed, status="sent", attempts=attempts, sent_at=now_iso(), last_error=None)
+    result.sent += 1
+    log.info("outbox=%s to=%s sent", claimed.id, claimed.to_addr)
+    return True

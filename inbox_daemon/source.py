@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Iterator, Protocol
 
 from .config import MailboxConfig
-from .store import BlobStore, RawMessage
+from .blobs import BlobStore
+from .register import RawMessage
 
 
 class Source(Protocol):
@@ -23,11 +24,15 @@ class Source(Protocol):
     def peek(self, uids: list[str]) -> dict[str, tuple[str, int]]:
         """Message-ID and size per UID, without downloading bodies (for re-syncs)."""
 
+    def present(self, uids: list[str]) -> set[str]:
+        """Which of these UIDs are still in the folder (asked afresh, after a fetch missed some)."""
+
     def fetch(self, uids: list[str], blobs: BlobStore) -> Iterator[RawMessage]:
         """Exact bytes streamed into `blobs`, with receive times, without setting \\Seen."""
 
-    def mark_done(self, uids: list[str]) -> None:
-        """Move to `done_folder` or flag; called only after the database commit."""
+    def mark_done(self, uids: list[str], journal=None) -> None:
+        """Move to `done_folder` or flag; called only after the database commit. `journal` records
+        copies to the done folder so an interrupted one is finished, not repeated."""
 
 
 def open_source(mailbox: MailboxConfig) -> Source:

@@ -1,24 +1,33 @@
-"""Staff actions: re-judge stored mail with the current rules, and override a decision with a note.
+"""What staff do to entries, for both faces (the CLI and the console): re-judge, decide, correct.
 
-Both are logged in `events` with who, when and what changed. An override is
-kept in its own table and re-applied by every later judging, so a requeue
-after a rule change never silently undoes a person's decision.
+Every action is logged in `events` with who, when and what changed. Decisions (an override, a
+contest chosen for an unrouted entry, a corrected field, a work added by hand) are kept in their own
+tables and re-applied by every later judging, so a requeue after a rule change never silently undoes
+a person's work. Each action claims the message it changes, like the daemon does, so a poll running
+at the same moment never judges it at the same time.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
+from typing import Callable, Iterable
 
+from .db import now_iso
 from .errors import InboxError
-from .pipeline import Context, process, queue_reply
-from .store import Store, now_iso
+from .parse import attachment_kind
+from .pipeline import Context, judge_stored, process, queue_reply
+from .probe import probe_bytes
+from .register import claim_token
+from .store import Store
 
-OVERRIDE_OUTCOMES = {"accept": "accepted", "reject": "rejected"}
+DECISIONS = {"accept": "accepted", "reject": "rejected", "not_submission": "ignored"}
+BUSY_WAITS = (0.2, 0.5, 1, 2, 4)
 
 
-class _DryRun(Exception):
-    """Raised to roll back a dry-run requeue."""
+class StaffActionError(InboxError):
+    """A staff action that cannot be done as asked (unknown receipt, missing note, …)."""
 
 
 @dataclass(frozen=True)
@@ -35,8 +44,8 @@ class Change:
         return self.before != self.after or self.rules_before != self.rules_after
 
 
-def _rule_ids(row: dict) -> tuple[str, ...]:
-    return tuple(f["id"] for f in json.loads(row["rules"] or "[]"))
+def _rule_ids(rules_json: str | None) -> tuple[str, ...]:
+    return tuple(f["id"] for f in json.loads(rules_json or "[]"))
 
 
 def select_messages(store: Store, receipts: tuple[str, ...] = (), outcome: str | None = None,
@@ -54,58 +63,154 @@ def select_messages(store: Store, receipts: tuple[str, ...] = (), outcome: str |
                        "WHERE json_extract(value, '$.id') = ? OR json_extract(value, '$.id') LIKE ?)")
         params += [rule, f"{rule}:%"]
     if not clauses:
-        raise InboxError("请指定回执号，或用 --outcome / --rule 选择邮件")
+        raise StaffActionError("请指定回执号，或用 --outcome / --rule 选择邮件")
     return [row[0] for row in store.db.execute(
         f"SELECT id FROM messages WHERE {' AND '.join(clauses)} ORDER BY id", params)]
 
 
-def requeue(store: Store, context: Context, pks: list[int], actor: str = "staff", dry_run: bool = False,
-            progress=None) -> list[Change]:
-    """Re-judge stored raw bytes with the current rules. With dry_run nothing is written."""
+def _rejudge(store: Store, context: Context, pk: int, actor: str) -> str:
+    """Process one message now, waiting a little while another process holds it."""
+    for delay in (*BUSY_WAITS, None):
+        outcome = process(store, pk, context, actor=actor)
+        if outcome != "busy":
+            return outcome
+        if delay is None:
+            raise StaffActionError(f"邮件 #{pk} 正在被其他进程处理，请稍后再试")
+        time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+def requeue(store: Store, context: Context, pks: Iterable[int], actor: str = "staff", dry_run: bool = False,
+            progress: Callable[[], None] | None = None) -> list[Change]:
+    """Re-judge stored raw bytes with the current rules. A dry run decides and writes nothing."""
     changes = []
     for pk in pks:
-        before = store.message(pk)
+        before = store.register.message(pk)
         if dry_run:
-            try:
-                with store.db.atomic():  # judged for real, then rolled back
-                    process(store, pk, context, actor=actor)
-                    after = store.message(pk)
-                    raise _DryRun
-            except _DryRun:
-                pass
+            _, _, decision = judge_stored(store, pk, context)
+            after_outcome, after_rules = decision.outcome, tuple(f.id for f in decision.findings)
+            receipt = decision.receipt or before["receipt"]
         else:
-            process(store, pk, context, actor=actor)
-            after = store.message(pk)
-        change = Change(pk, after["receipt"], before["outcome"], after["outcome"], _rule_ids(before),
-                        _rule_ids(after))
+            _rejudge(store, context, pk, actor)
+            after = store.register.message(pk)
+            after_outcome, after_rules, receipt = after["outcome"], _rule_ids(after["rules"]), after["receipt"]
+        change = Change(pk, receipt, before["outcome"], after_outcome, _rule_ids(before["rules"]), after_rules)
         if not dry_run:
-            store.log_event(pk, actor, "requeue", {"before": change.before, "after": change.after,
-                                                   "rules_before": change.rules_before,
-                                                   "rules_after": change.rules_after})
+            store.register.log_event(pk, actor, "requeue", {"before": change.before, "after": change.after,
+                                                            "rules_before": change.rules_before,
+                                                            "rules_after": change.rules_after})
         changes.append(change)
         if progress:
             progress()
     return changes
 
 
-def override(store: Store, receipt: str, decision: str, note: str, actor: str = "staff",
-             context: Context | None = None) -> Change:
-    """Record a staff decision on an entry; it sticks through later requeues."""
-    if decision not in OVERRIDE_OUTCOMES:
-        raise InboxError(f"未知的决定 {decision}")
-    if not note.strip():
-        raise InboxError("人工决定必须写明理由（--note）")
-    entry = store.entry(receipt)
+def _entry(store: Store, receipt: str) -> dict:
+    entry = store.register.entry(receipt)
     if entry is None:
-        raise InboxError(f"找不到回执号 {receipt}")
-    outcome = OVERRIDE_OUTCOMES[decision]
-    with store.db.atomic():
-        store.db["overrides"].upsert({"receipt": receipt, "outcome": outcome, "note": note.strip(), "actor": actor,
-                                      "at": now_iso()}, pk="receipt")
-        store.db["messages"].update(entry["id"], {"outcome": outcome})
-        store.log_event(entry["id"], actor, "override", {"before": entry["outcome"], "after": outcome,
-                                                         "note": note.strip()})
-        if context is not None and entry["outcome"] != outcome:
-            queue_reply(store, entry["id"], context, note=note.strip())  # tell the sender what changed
-    rules = _rule_ids(entry)
+        raise StaffActionError(f"找不到回执号 {receipt}")
+    return entry
+
+
+def _claimed(store: Store, pk: int) -> str:
+    token = claim_token()
+    for delay in (*BUSY_WAITS, None):
+        if store.register.claim(pk, token, seconds=60):
+            return token
+        if delay is None:
+            raise StaffActionError(f"邮件 #{pk} 正在被其他进程处理，请稍后再试")
+        time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+def override(store: Store, receipt: str, decision: str, note: str, actor: str = "staff",
+             context: Context | None = None, message: str = "") -> Change:
+    """Record a staff decision on an entry; it sticks through later requeues.
+
+    `note` is internal (required, never sent); `message`, when given, goes to the contestant in the
+    reply that tells them the outcome changed."""
+    if decision not in DECISIONS:
+        raise StaffActionError(f"未知的决定 {decision}")
+    if not note.strip():
+        raise StaffActionError("人工决定必须写明内部备注（--note），备注不会发给投稿人")
+    entry = _entry(store, receipt)
+    outcome = DECISIONS[decision]
+    token = _claimed(store, entry["id"])
+    try:
+        with store.write():
+            store.register.check_claim(entry["id"], token)
+            store.db["overrides"].upsert({"receipt": receipt, "outcome": outcome, "note": note.strip(),
+                                          "message": message.strip() or None, "actor": actor, "at": now_iso()},
+                                         pk="receipt")
+            store.db["messages"].update(entry["id"], {"outcome": outcome})
+            store.register.log_event(entry["id"], actor, "override", {
+                "before": entry["outcome"], "after": outcome, "note": note.strip(),
+                **({"message": message.strip()} if message.strip() else {})})
+            if context is not None and entry["outcome"] != outcome:
+                queue_reply(store, entry["id"], context, note=message.strip())  # tell the sender what changed
+    finally:
+        store.register.release(entry["id"], token)
+    rules = _rule_ids(entry["rules"])
     return Change(entry["id"], receipt, entry["outcome"], outcome, rules, rules)
+
+
+def _logged_then_rejudged(store: Store, context: Context, receipt: str, actor: str, action: str, detail: dict,
+                          write: Callable[[], None]) -> Change:
+    entry = _entry(store, receipt)
+    with store.write():
+        write()
+        store.register.log_event(entry["id"], actor, action, detail)
+    return requeue(store, context, [entry["id"]], actor=actor)[0]
+
+
+def set_contest(store: Store, context: Context, receipt: str, contest: str, actor: str = "staff") -> Change:
+    """Put an entry into a contest (one that could not be routed); it is then judged under that contest."""
+    if contest not in context.rules.contests:
+        raise StaffActionError(f"未知的比赛 {contest}（可选：{'、'.join(context.rules.contests)}）")
+    return _logged_then_rejudged(
+        store, context, receipt, actor, "set_contest", {"contest": contest},
+        lambda: store.db["assignments"].upsert({"receipt": receipt, "contest": contest, "actor": actor,
+                                                "at": now_iso()}, pk="receipt"))
+
+
+def correct_field(store: Store, context: Context, receipt: str, field: str, value: str,
+                  actor: str = "staff") -> Change:
+    """Correct one field as read from the mail; logged, and the entry judged again with it."""
+    entry = _entry(store, receipt)
+    contest = context.rules.contests.get(entry["contest"] or "")
+    if contest is None or contest.field_rule(field) is None:
+        raise StaffActionError(f"该作品没有字段 {field}")
+    before = json.loads(entry["fields"] or "{}").get(field)
+    return _logged_then_rejudged(
+        store, context, receipt, actor, "correct_field", {"field": field, "before": before, "after": value},
+        lambda: store.db["corrections"].insert({"receipt": receipt, "field": field, "value": value,
+                                                "actor": actor, "at": now_iso()}))
+
+
+def add_work(store: Store, context: Context, receipt: str, filename: str, chunks: Iterable[bytes],
+             actor: str = "staff") -> Change:
+    """Add a work staff fetched themselves (a video behind a cloud link); probed and judged as if attached."""
+    sha256, size = store.blobs.put_chunks("att", chunks)
+    path = store.blobs.path("att", sha256)
+    with open(path, "rb") as handle:
+        head = handle.read(1 << 16)
+    kind, mime = attachment_kind(head, filename, "application/octet-stream")
+    probe = probe_bytes(filename, sha256, b"", kind, mime, path=str(path), size=size)
+    row = {"receipt": receipt, "sha256": sha256, "filename": filename, "size": size, "kind": probe.kind,
+           "mime": probe.mime, "duration_s": probe.duration_s, "width": probe.width, "height": probe.height,
+           "meta": json.dumps(probe.as_meta(), ensure_ascii=False), "actor": actor, "at": now_iso()}
+    return _logged_then_rejudged(
+        store, context, receipt, actor, "add_work",
+        {"filename": filename, "sha256": sha256, "size": size, "kind": probe.kind},
+        lambda: store.db["uploads"].insert(row))
+
+
+def resend(store: Store, outbox_id: int, actor: str = "staff") -> bool:
+    """Queue a failed reply again."""
+    row = store.db.execute("SELECT message FROM outbox WHERE id=?", [outbox_id]).fetchone()
+    if row is None:
+        raise StaffActionError(f"没有编号为 {outbox_id} 的回复")
+    done = store.outbox.resend(outbox_id)
+    if done:
+        store.register.log_event(row[0], actor, "resend", {"outbox": outbox_id})
+    return done

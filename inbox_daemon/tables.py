@@ -15,6 +15,7 @@ import json
 from .reply import OUTCOME_LABELS
 from .rules import RuleSet
 from .store import Store
+from .times import local_text
 
 # Annex columns: (header as in the notice, field name or None for a column we cannot know).
 ANNEX = {
@@ -40,7 +41,7 @@ def columns(rules: RuleSet, contest: str | None) -> list[tuple[str, str | None]]
 def rows(store: Store, rules: RuleSet, contest: str | None) -> tuple[list[str], list[list]]:
     spec = columns(rules, contest)
     table = []
-    for number, entry in enumerate(store.entries(contest), start=1):
+    for number, entry in enumerate(store.register.entries(contest), start=1):
         fields = json.loads(entry["fields"] or "{}")
         values = []
         for _, key in spec:
@@ -53,7 +54,7 @@ def rows(store: Store, rules: RuleSet, contest: str | None) -> tuple[list[str], 
             elif key == "author" and contest is None:
                 values.append(fields.get("author") or fields.get("team") or "")
             elif key in ("receipt", "received_at", "sender"):
-                values.append((entry[key] or "").replace("T", " ") if key == "received_at" else entry[key])
+                values.append(local_text(entry[key]) if key == "received_at" else entry[key])
             else:
                 values.append("" if key is None else fields.get(key, ""))
         table.append(values)
@@ -80,7 +81,7 @@ def xlsx_bytes(store: Store, rules: RuleSet, contest: str | None) -> tuple[bytes
     total = 0
     for cid in wanted:
         if contest is None and cid is None:
-            entries = [e for e in store.entries() if not e["contest"]]
+            entries = [e for e in store.register.entries() if not e["contest"]]
             if not entries:
                 continue
         headers, table = rows(store, rules, cid) if cid else _unrouted(store, rules)

@@ -125,7 +125,7 @@ def test_check_tries_each_login(dovecot, imap_user, tmp_path):
     assert result.returncode == 1
     assert "✓ 邮箱 good" in result.stdout and "UIDVALIDITY" in result.stdout
     assert "✓ 比赛规则" in result.stdout and "微视频比赛（micro_video）" in result.stdout
-    assert "✗ 邮箱 bad" in result.stdout and "登录失败" in result.stdout
+    assert "✗ 邮箱 bad" in result.stdout and "登录被拒绝" in result.stdout and "AUTHENTICATIONFAILED" in result.stdout
     assert "wrong" not in result.stdout + result.stderr
 
 
@@ -184,26 +184,26 @@ def test_show_and_list_speak_chinese(tmp_path):
 
 
 def test_a_message_that_breaks_parsing_is_kept_as_error_and_the_pass_goes_on(tmp_path, monkeypatch):
-    from inbox_daemon import pipeline
+    from inbox_daemon import analyse
     from inbox_daemon.ingest import poll_all
 
     path = maildir_with(tmp_path, [compose(sender="ok@qq.com", subject="fine", body="b"),
                                    compose(sender="bad@qq.com", subject="boom", body="b")])
     config = load_config(write_config(tmp_path, [{"name": "local", "source": "maildir", "path": str(path),
                                                   "contests": ["photo"]}]))
-    real = pipeline.parse_message
+    real = analyse.parse_message
 
     def fragile(raw, spill=None):
         if raw.find(b"boom") >= 0:
             raise RecursionError("maximum recursion depth exceeded")  # what a 100-deep nesting can do
         return real(raw, spill)
 
-    monkeypatch.setattr(pipeline, "parse_message", fragile)
+    monkeypatch.setattr(analyse, "parse_message", fragile)
     store = Store.from_config(config)
     [result] = poll_all(config, store)
     assert (result.new, result.errors) == (2, 1)
-    rows = {r["sender"] or r["id"]: r for r in store.rows()}
-    error_row = next(r for r in store.rows() if r["outcome"] == "error")
+    rows = {r["sender"] or r["id"]: r for r in store.register.rows()}
+    error_row = next(r for r in store.register.rows() if r["outcome"] == "error")
     assert "RecursionError" in error_row["error"]
     assert store.blobs.verify("raw", error_row["raw_sha256"])  # the bytes are kept for a requeue
     assert any(r["sender"] == "ok@qq.com" and r["outcome"] == "needs_review" for r in rows.values())
@@ -225,5 +225,5 @@ def test_attachments_are_stored_by_hash_never_by_name(tmp_path):
         assert len(file.name) == 64 and file.parent.parent.parent == tmp_path / "data" / "files"
         assert not os.stat(file).st_mode & 0o111
     assert not Path("/tmp/evil.sh").exists()
-    names = [a["filename"] for a in store.attachments(1)]
+    names = [a["filename"] for a in store.register.attachments(1)]
     assert names == ["../../../../tmp/evil.sh", "/etc/passwd"]  # kept as data, for display only

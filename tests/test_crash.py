@@ -98,7 +98,7 @@ def test_a_full_disk_stops_the_pass_and_leaves_mail_on_the_server(dovecot, imap_
 
 
 def test_temp_files_of_a_killed_writer_are_cleared_but_not_one_being_written(tmp_path):
-    from inbox_daemon.store import BlobStore
+    from inbox_daemon.blobs import BlobStore
 
     blobs = BlobStore(tmp_path / "files")
     sha, size = blobs.put_chunks("raw", iter([b"From: a@qq.com\r\n", b"\r\nbody\r\n"]))

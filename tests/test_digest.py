@@ -83,7 +83,7 @@ def register(tmp_path_factory, clips):
 def test_digest_numbers_match_the_register(register):
     config, store, rules = register
     digest = build_digest(store, rules, DAY, TZ)
-    entries = store.entries()
+    entries = store.register.entries()
     first = {r["receipt"]: r["first"][:10] for r in store.db.query(
         "SELECT receipt, MIN(received_at) AS first FROM messages WHERE receipt IS NOT NULL GROUP BY receipt")}
     todays = [e for e in entries if first[e["receipt"]] == DAY.isoformat()]
@@ -158,7 +158,7 @@ def test_xlsx_export_reads_back_equal_to_the_register(register):
     header = list(rows[0])
     assert header[:3] == ["序号", "作品名称", "作者姓名"] and header[-4:] == ["回执号", "审核结果", "收到时间", "发件人"]
     assert sheet.freeze_panes == "A2"
-    entries = {e["receipt"]: e for e in store.entries("micro_video")}
+    entries = {e["receipt"]: e for e in store.register.entries("micro_video")}
     assert count == len(rows) - 1 == len(entries)
     for row in rows[1:]:
         record = dict(zip(header, row, strict=True))
@@ -191,7 +191,7 @@ def test_csv_export_opens_in_excel(register, tmp_path):
     assert result.returncode == 0, result.stderr
     raw = out.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf") and "作品名称".encode() in raw.splitlines()[0]
-    assert len(raw.splitlines()) == 1 + len(store.entries("photo"))
+    assert len(raw.splitlines()) == 1 + len(store.register.entries("photo"))
 
 
 def test_digest_renders_in_headless_chromium(register, tmp_path):

@@ -62,7 +62,7 @@ def test_mutated_mail_always_reaches_an_outcome(tmp_path_factory, seed, mutation
     outcome = process(store, pk, Context(rules, {"box": tuple(rules.contests)}))
     assert time.monotonic() - start < 5
     assert outcome in {"accepted", "rejected", "needs_review", "ignored", "error"}
-    row = store.message(pk)
+    row = store.register.message(pk)
     headers = {k.lower(): v.lower() for k, v in json.loads(row["headers"] or "{}").items()}
     if headers.get("auto-submitted", "no") != "no" or headers.get("x-autoreply"):
         # Recognisably an auto-reply (after the mutation): never answered.

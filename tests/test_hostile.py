@@ -36,8 +36,8 @@ def run(tmp_path):
         outcome = process(store, pk, context)
         elapsed = time.monotonic() - start
         assert outcome in OUTCOMES and elapsed < limit_s, (outcome, elapsed)
-        row = store.message(pk)
-        row["attachments_"] = store.attachments(pk)
+        row = store.register.message(pk)
+        row["attachments_"] = store.register.attachments(pk)
         row["elapsed"] = elapsed
         return row
 

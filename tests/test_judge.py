@@ -44,7 +44,7 @@ class Desk:
         self.uid += 1
         pk, _ = self.store.record_raw(RawMessage(mailbox, "INBOX", 1, str(self.uid), raw, received))
         process(self.store, pk, self.context)
-        row = self.store.message(pk)
+        row = self.store.register.message(pk)
         row["rule_ids"] = [f["id"] for f in json.loads(row["rules"] or "[]")]
         row["fields_"] = json.loads(row["fields"] or "{}")
         return row
@@ -84,7 +84,7 @@ def test_accepted_micro_video(desk, clips):
     assert row["fields_"] == {"title": "守护", "author": "李娜", "gender": "女", "phone": "13873881234",
                               "unit": "娄底市中心医院", "bio": BIO}
     assert "，" in row["fields_"]["bio"] and "," not in row["fields_"]["bio"]  # Chinese punctuation kept as written
-    [video] = desk.store.attachments(row["id"])
+    [video] = desk.store.register.attachments(row["id"])
     assert (video["kind"], video["duration_s"], video["width"], video["height"]) == ("video", 170.0, 1280, 720)
 
 
@@ -103,7 +103,7 @@ def test_accepted_photo_single_and_set_of_four_and_zip(desk, photos):
                          mailbox="publicity")
     assert zipped["contest"] == "photo"
     assert zipped["rule_ids"] == ["duplicate_other_sender"]  # same four files as the set above
-    kinds = [(a["kind"], json.loads(a["meta"]).get("inside")) for a in desk.store.attachments(zipped["id"])]
+    kinds = [(a["kind"], json.loads(a["meta"]).get("inside")) for a in desk.store.register.attachments(zipped["id"])]
     assert kinds == [("archive", None)] + [("image", "组照.zip")] * 4
 
 
@@ -265,7 +265,7 @@ def test_correction_by_reply_completes_the_entry(desk, clips):
                                 body="联系电话：13873881234\n\n------------------ 原始邮件 ------------------\n缺少联系电话"))
     assert (reply["receipt"], reply["outcome"], reply["rule_ids"]) == (first["receipt"], "accepted", [])
     assert reply["fields_"]["title"] == "守护" and reply["fields_"]["phone"] == "13873881234"
-    assert desk.store.entry(first["receipt"])["id"] == reply["id"]
+    assert desk.store.register.entry(first["receipt"])["id"] == reply["id"]
 
 
 def test_corrected_resubmission_after_rejection_keeps_the_receipt(desk, clips):
@@ -314,7 +314,7 @@ def test_requeue_and_override_record_history(desk, clips):
     pks = select_messages(desk.store, rule="video_too_long")
     assert pks == [row["id"]] and select_messages(desk.store, outcome="accepted") == []
     dry = requeue(desk.store, desk.context, pks, dry_run=True)
-    assert dry[0].after == "rejected" and desk.store.message(row["id"])["outcome"] == "rejected"
+    assert dry[0].after == "rejected" and desk.store.register.message(row["id"])["outcome"] == "rejected"
     change = override(desk.store, row["receipt"], "accept", "剪辑版已通过邮件补发，人工核对")
     assert (change.before, change.after) == ("rejected", "accepted")
     [again] = requeue(desk.store, desk.context, pks)
@@ -340,7 +340,7 @@ def test_attachments_decoded_straight_to_the_store_are_judged_the_same(tmp_path,
         desk = Desk(root)
         rows = [desk.submit(raw) for raw in entries]
         return [(r["outcome"], r["rule_ids"], [{k: v for k, v in a.items() if k not in ("id", "message")}
-                                              for a in desk.store.attachments(r["id"])]) for r in rows]
+                                              for a in desk.store.register.attachments(r["id"])]) for r in rows]
 
     monkeypatch.setattr(parse, "PIECE", 100_003)
     spilled = judged(tmp_path / "spilled")

@@ -102,17 +102,20 @@ def test_each_reply_kind_arrives_threaded_and_marked(tmp_path, smtp_sink, clips,
     assert "e@qq.com" not in statuses and "noreply@notify.example.com" not in statuses  # ignored: no outbox row
 
 
-def test_override_sends_a_change_reply(tmp_path, smtp_sink, clips):
+def test_override_sends_a_change_reply_with_the_message_and_never_the_note(tmp_path, smtp_sink, clips):
     config = maildir_config(tmp_path, [entry(clips["200"], "b@163.com")], smtp_section(smtp_sink))
     store = Store.from_config(config)
     poll_all(config, store)
     drain(store, config.smtp)
     context = Context.from_config(config, load_rules(config.rules_dir))
-    override(store, "WSP-2022-0001", "accept", "经评委同意，片尾字幕不计入时长", context=context)
+    override(store, "WSP-2022-0001", "accept", "评委组长口头同意，内部记录", context=context,
+             message="经评委同意，片尾字幕不计入时长")
     drain(store, config.smtp)
     first, change = smtp_sink.bodies()
     assert change["Subject"] == "【结果更新】回执号 WSP-2022-0001：未通过 → 已登记"
-    assert "经评委同意" in change.get_body(("plain",)).get_content()
+    for part in (change.get_body(("plain",)).get_content(), change.get_body(("html",)).get_content()):
+        assert "经评委同意，片尾字幕不计入时长" in part
+        assert "内部记录" not in part
 
 
 def test_smtp_down_then_back_delivers_each_reply_exactly_once(tmp_path, smtp_sink, clips):
@@ -227,7 +230,7 @@ def test_two_daemons_pointed_at_each_other_exchange_at_most_one_message_each(dov
     senders = [str(m["From"]) for m in sink.bodies()]
     assert senders.count("a@daemon-a.test") == 1 and senders.count("b@daemon-b.test") == 0
     b_store = Store.from_config(configs["b"])
-    assert [r["outcome"] for r in b_store.rows()] == ["ignored"]
+    assert [r["outcome"] for r in b_store.register.rows()] == ["ignored"]
 
 
 def test_a_header_stripping_auto_responder_cannot_start_a_loop(tmp_path, tls_cert, monkeypatch, clips):
@@ -283,7 +286,8 @@ def test_rendered_examples_in_docs_are_current(tmp_path, clips, photos):
     store = Store.from_config(config)
     poll_all(config, store)
     context = Context.from_config(config, load_rules(config.rules_dir))
-    override(store, "WSP-2022-0002", "accept", "评委会同意：片尾字幕不计入时长", context=context)
+    override(store, "WSP-2022-0002", "accept", "内部：评委会讨论通过", context=context,
+             message="评委会同意：片尾字幕不计入时长")
     drain(store, config.smtp)
     rendered = {}
     for path in sorted((tmp_path / "out").glob("*.eml")):
@@ -372,7 +376,7 @@ def test_a_reply_to_our_reply_is_merged_by_in_reply_to(tmp_path, smtp_sink, clip
         received=datetime(2022, 8, 21, tzinfo=CST)))
     poll_all(config, store)
     drain(store, config.smtp)
-    latest = store.entry("WSP-2022-0001")
+    latest = store.register.entry("WSP-2022-0001")
     assert latest["outcome"] == "accepted" and json.loads(latest["fields"])["phone"] == "13873881234"
     assert smtp_sink.bodies()[-1]["Subject"] == "【已收到】微视频比赛作品登记成功 回执号 WSP-2022-0001"
 

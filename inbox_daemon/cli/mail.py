@@ -37,7 +37,7 @@ def poll(config: Config, once: bool):
     store = open_store(config)
     try:
         results = poll_all(config, store)
-        pending = len(store.unparsed())
+        pending = len(store.register.unparsed())
         sent = drain(store, config.smtp)
     finally:
         store.close()

@@ -7,6 +7,7 @@ import json
 import click
 
 from ..config import Config
+from ..times import local_text
 from . import OUTCOMES, StaffError, main, open_store, with_config
 
 
@@ -36,10 +37,10 @@ def list_(config: Config, outcome: str | None, contest: str | None):
     try:
         table = Table("回执号/编号", "收到时间", "发件人", "作品/主题", "比赛", "结果", box=None, pad_edge=False)
         count = 0
-        for row in store.rows(" AND ".join(clauses), params):
+        for row in store.register.rows(" AND ".join(clauses), params):
             count += 1
             title = json.loads(row["fields"] or "{}").get("title") or row["subject"] or ""
-            table.add_row(row["receipt"] or f"#{row['id']}", (row["received_at"] or "")[5:16].replace("T", " "),
+            table.add_row(row["receipt"] or f"#{row['id']}", local_text(row["received_at"], fmt="%m-%d %H:%M"),
                           row["sender"] or "", title, names.get(row["contest"], "—"), labels.get(row["outcome"], ""))
         for column in table.columns:
             column.no_wrap, column.overflow = True, "ellipsis"
@@ -63,7 +64,7 @@ def show(config: Config, receipt: str):
     """
     store = open_store(config)
     try:
-        rows = list(store.rows("receipt = ? OR CAST(id AS TEXT) = ?", [receipt, receipt.lstrip("#")]))
+        rows = list(store.register.rows("receipt = ? OR CAST(id AS TEXT) = ?", [receipt, receipt.lstrip("#")]))
         if not rows:
             raise StaffError(f"找不到回执号或编号 {receipt}")
         row = rows[0]
@@ -77,7 +78,7 @@ def show(config: Config, receipt: str):
             click.echo(f"  字段 {key}: {value}")
         for finding in json.loads(row["rules"] or "[]"):
             click.echo(f"  规则 {finding['id']} [{finding['severity']}] {finding['message']}")
-        for a in store.attachments(row["id"]):
+        for a in store.register.attachments(row["id"]):
             click.echo(f"  附件 {a['filename']!r} {a['kind']} {a['size']} 字节 sha256={a['sha256'][:16]}…")
         for event in store.db.query("SELECT * FROM events WHERE message=? ORDER BY id", [row["id"]]):
             click.echo(f"  记录 {event['at']} {event['actor']} {event['action']} {event['detail']}")
