@@ -657,15 +657,18 @@ def _parse(raw: bytes, aside: _SetAside | None = None) -> ParsedMail | None:
 FORWARD_PREFIX = re.compile(r"^\s*(?:(?:回复|答复|Re|AW)\s*[:：]\s*)*(?:转发|轉寄|转寄|Fwd?|FW|WG|TR)\s*[:：]\s*", re.I)
 
 
-def entry_mail(mail: ParsedMail) -> ParsedMail:
+def entry_mail(mail: ParsedMail, own_addresses: tuple[str, ...] = ()) -> ParsedMail:
     """The message as the entry it carries, for routing, extraction and judging.
 
     For a forward: the original's subject, author name, text and tables, and the files of both
     messages (a union often forwards the text and attaches the video itself). Never body decoration
     or the message/rfc822 container. Sender, Reply-To and threading stay the forwarder's: the reply
-    goes to whoever sent this message."""
+    goes to whoever sent this message. Our own reply forwarded back to us (a contestant answering with
+    转发 instead of 回复) is not an entry: the forwarder's own text is."""
     files = mail.files
     forwarded = mail.forwarded
+    if forwarded is not None and forwarded.sender and forwarded.sender in {a.lower() for a in own_addresses}:
+        forwarded = None
     if forwarded is None:
         return replace(mail, attachments=files)
     return replace(mail, subject=forwarded.subject or FORWARD_PREFIX.sub("", mail.subject),

@@ -162,8 +162,11 @@ def test_a_reply_quoting_our_receipt_is_not_a_forward():
     assert mail.forwarded is None and entry_mail(mail).text == mail.text
     # The same block under a forward subject is a forward.
     forwarded = qq(sender="wangxh@qq.com", name="王小红", subject="转发：【已收到】WSP-2022-0007 微视频比赛",
-                   lines=["收到，谢谢！"], forward=receipt)
+                   lines=["联系电话：13873881299"], forward=receipt)
     assert parse_message(forwarded).forwarded is not None
+    # ... but our own reply forwarded back to us is not an entry: the contestant's text on top is.
+    own = entry_mail(parse_message(forwarded), own_addresses=(COMMITTEE,))
+    assert own.text.startswith("联系电话：13873881299") and own.subject.startswith("转发：")
 
 
 def test_files_from_either_message():
