@@ -28,6 +28,7 @@ UNANSWERABLE = re.compile(r"^(no-?reply|do-?not-?reply|mailer-daemon|postmaster|
                           r"([+._-].*)?$", re.I)
 OUTCOME_LABELS = {"accepted": "已登记", "rejected": "未通过", "needs_review": "待人工审核", "ignored": "不处理"}
 CJK = re.compile(r"[\u3400-\u9fff]")
+NEVER_ANSWERED = {"not_a_submission", "reply_question"}
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,9 @@ def decide(*, outcome: str, rule_ids: list[str], sender: str, reply_to: str, own
     """The reply a judged message gets, if any."""
     if outcome in ("ignored", "error"):
         return Decision(None, reason=f"no reply to {outcome} mail")
+    quiet = NEVER_ANSWERED & {rule.split(":", 1)[0] for rule in rule_ids}
+    if quiet:  # spam and stray mail, questions for staff: a person answers, if anyone
+        return Decision(None, reason=f"not answered automatically: {', '.join(sorted(quiet))}")
     to = reply_target(sender, reply_to)
     if to is None:
         return Decision(None, reason="no valid From/Reply-To address")

@@ -32,7 +32,7 @@ def test_defaults_follow_the_notice():
 
 def test_the_contest_loader_does_not_take_the_awards_folder_for_contests():
     assert set(load_rules(AWARDS.parent).contests) == {"micro_video", "photo", "reading_promoter", "reading_team",
-                                                      "bookhouse"}
+                                                      "bookhouse", "activity_report"}
 
 
 def problems(call, *args) -> str:
