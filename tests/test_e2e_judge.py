@@ -26,7 +26,7 @@ def test_mixed_entries_through_dovecot_are_judged_and_exported(dovecot, tmp_path
                 attachments=[("长.mp4", clips["200"], MP4)], message_id="<e2e-rejected@163.com>"),
         compose(sender="c@qq.com", subject="自动回复: 微视频比赛", body="休假中", message_id="<e2e-auto@qq.com>",
                 headers={"Auto-Submitted": "auto-replied"}),
-        compose(sender="d@sina.com", subject="投稿", body="请问怎么参加", message_id="<e2e-unknown@sina.com>"),
+        compose(sender="d@sina.com", subject="投稿", body="作品名称：我的故事\n请问怎么参加", message_id="<e2e-unknown@sina.com>"),
         compose(sender="e@qq.com", subject="阅读推广人风采展示", body="视频和申报表见附件", message_id="<e2e-reader@qq.com>",
                 attachments=[("推广.mp4", clips["290"], MP4), ("附件1.docx", media.make_docx("申报表", [
                     ["序号", "姓名", "所在单位及职务", "联系电话"], ["1", "唐丽华", "娄底市图书馆 馆员", "13873851234"]]),

@@ -190,7 +190,7 @@ def sample_messages() -> list[tuple[str, bytes]]:
             headers={"Auto-Submitted": "auto-replied", "X-Autoreply": "yes"})),
         ("无法判断比赛（询问）", compose(
             sender="hejun@sina.com", sender_name="何军", subject="投稿", received=at(8, 25),
-            body=_body(["你好，请问这个邮箱是投稿的吗？我想参加活动。", "何军"]))),
+            body=_body(["作品名称：我们车间的故事", "作者：何军", "你好，请问这个邮箱是投稿的吗？我想参加活动。", "何军"]))),
     ]
     return samples
 
