@@ -30,8 +30,8 @@ def check_mailbox(mailbox) -> CheckResult:
         with source:
             done = ""
             if mailbox.done_folder:
-                done = (f"，已处理文件夹 {mailbox.done_folder} 已存在" if source.done_folder_exists()
-                        else f"，已处理文件夹 {mailbox.done_folder} 尚不存在（首次处理邮件时创建）")
+                done = (f"，已处理文件夹 {source.done_folder} 已存在" if source.done_folder_exists()
+                        else f"，已处理文件夹 {source.done_folder} 尚不存在（首次处理邮件时创建）")
             return CheckResult(item, True, f"IMAP {mailbox.host}:{mailbox.port} 以 {mailbox.username} 登录成功，"
                                            f"文件夹 {mailbox.folder} 可读（UIDVALIDITY {source.uidvalidity}）{done}")
     except InboxError as err:

@@ -77,6 +77,7 @@ class ImapSource:
         self.uidvalidity = 0
         self.keywords_allowed = False
         self.readonly = readonly  # `check`: look, never change anything on the server
+        self.done_folder = mailbox.done_folder  # a name, or the folder a SPECIAL-USE flag (\\Archive) names
 
     # -- connection ------------------------------------------------------------
 
@@ -137,13 +138,24 @@ class ImapSource:
         self.close()
         client = self.login()
         self.client = client
-        done = self.mailbox.done_folder
-        if done and not self.readonly and not client.folder_exists(done):
-            client.create_folder(done)
+        self.done_folder = self._resolve(self.mailbox.done_folder)
+        if self.done_folder and not self.readonly and not client.folder_exists(self.done_folder):
+            client.create_folder(self.done_folder)
         self._select()
 
+    def _resolve(self, name: str | None) -> str | None:
+        """`done_folder = "\\Archive"` names the folder the server flags so (SPECIAL-USE, or Gmail's XLIST
+        flags), whatever it is called in the account's language."""
+        if not name or not name.startswith("\\"):
+            return name
+        found = self.client.find_special_folder(name.encode("ascii", "replace"))
+        if found is None:
+            raise FolderError(f"邮箱 {self.mailbox.name}：服务器没有标为 {name} 的文件夹 / no folder flagged {name}")
+        log.debug("mailbox=%s done folder %s is %s", self.mailbox.name, name, found)
+        return found
+
     def done_folder_exists(self) -> bool:
-        return bool(self.mailbox.done_folder) and self.client.folder_exists(self.mailbox.done_folder)
+        return bool(self.done_folder) and self.client.folder_exists(self.done_folder)
 
     def _select(self) -> None:
         """Select the folder (read-write, or read-only for `check`), insisting on the UIDVALIDITY this
@@ -263,7 +275,7 @@ class ImapSource:
         flagged instead."""
         if not uids:
             return
-        if not self.mailbox.done_folder:
+        if not self.done_folder:
             flags = [b"\\Seen"] + ([DONE_KEYWORD.encode()] if self.keywords_allowed else [])
             self._retry(lambda: self.client.add_flags([int(u) for u in uids], flags, silent=True), "mark done")
             return
@@ -271,7 +283,7 @@ class ImapSource:
         self._retry(lambda: self._to_done_folder([str(u) for u in uids], journal), "mark done")
 
     def _to_done_folder(self, uids: list[str], journal: "DoneJournal") -> None:
-        target, client = self.mailbox.done_folder, self.client
+        target, client = self.done_folder, self.client
         states = journal.states(uids)
         doubtful = [u for u in uids if states[u] == "copying"]
         if doubtful:
@@ -311,7 +323,7 @@ class ImapSource:
     def _find_copies(self, uids: list[str], journal: "DoneJournal") -> dict[str, str]:
         """Which of these messages already have a copy in the done folder: candidates by Message-ID or
         by size, confirmed by the SHA-256 of their bytes."""
-        client, target = self.client, self.mailbox.done_folder
+        client, target = self.client, self.done_folder
         found: dict[str, str] = {}
         client.select_folder(target, readonly=True)
         try:

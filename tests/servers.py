@@ -33,6 +33,9 @@ first_valid_uid = 1
 namespace inbox {{
   inbox = yes
   separator = /
+  mailbox 归档 {{
+    special_use = \\Archive
+  }}
 }}
 passdb {{
   driver = passwd-file

@@ -133,3 +133,19 @@ def test_a_message_returned_without_a_body_is_fetched_at_the_next_pass(dovecot, 
 def _validity(server, user, password) -> int:
     with server.client(user, password) as client:
         return client.folder_status("INBOX", ["UIDVALIDITY"])[b"UIDVALIDITY"]
+
+
+def test_the_done_folder_can_be_named_by_its_special_use_flag(dovecot, imap_user, tmp_path, monkeypatch):
+    """`done_folder = "\\Archive"`: the folder the server flags \\Archive, whatever its name (归档 here)."""
+    user, password = imap_user
+    monkeypatch.setenv(PASSWORD_ENV, password)
+    with dovecot.client(user, password) as client:
+        client.create_folder("归档")
+    dovecot.append(user, password, "INBOX", _messages(3, "s"))
+    config = load_config(write_config(tmp_path, [imap_mailbox(dovecot, user, done_folder="\\Archive")]))
+    [result] = poll_all(config, Store.from_config(config))
+    assert result.failure is None and result.new == 3
+    assert dovecot.count(user, password, "归档") == 3 and dovecot.count(user, password, "INBOX") == 0
+    missing = load_config(write_config(tmp_path, [imap_mailbox(dovecot, user, done_folder="\\Junk")]))
+    [refused] = poll_all(missing, Store.from_config(missing))
+    assert "没有标为 \\Junk 的文件夹" in refused.failure
