@@ -13,6 +13,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pytest
 from conftest import PASSWORD_ENV, imap_mailbox, run_cli, write_config
 
 from inbox_daemon.config import load_config
@@ -34,6 +35,7 @@ def maildir_with(tmp_path: Path, messages: list[bytes]) -> Path:
     return path
 
 
+@pytest.mark.integration  # a child process and ffmpeg-made sample videos
 def test_embedded_default_runs_on_a_fresh_checkout(tmp_path):
     """The README's first command: samples + poll --once on the shipped config, then the export."""
     shutil.copy(ROOT / "config.toml", tmp_path / "config.toml")
@@ -75,7 +77,7 @@ def test_jsonl_export_has_exactly_the_public_keys(tmp_path):
     assert run_cli("--config", str(config), "poll", "--once").returncode == 0
     out = tmp_path / "out.jsonl"
     result = run_cli("--config", str(config), "export", "--format", "jsonl", "-o", str(out))
-    assert result.returncode == 0 and "已导出 1 条" in result.stderr
+    assert result.returncode == 0 and "已导出 1 封邮件" in result.stderr
     [obj] = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert tuple(obj) == JSONL_KEYS and list(obj) == DESIGN_KEYS
     assert set(obj["attachments"][0]) == {"filename", "sha256", "size", "kind", "duration_s", "width", "height"}

@@ -148,52 +148,6 @@ def test_mask_phone():
     assert mask_phone(None) == ""
 
 
-def test_xlsx_export_reads_back_equal_to_the_register(register):
-    from openpyxl import load_workbook
-
-    _, store, rules = register
-    data, count = xlsx_bytes(store, rules, "micro_video")
-    sheet = load_workbook(io.BytesIO(data)).active
-    rows = list(sheet.iter_rows(values_only=True))
-    header = list(rows[0])
-    assert header[:3] == ["序号", "作品名称", "作者姓名"] and header[-4:] == ["回执号", "审核结果", "收到时间", "发件人"]
-    assert sheet.freeze_panes == "A2"
-    entries = {e["receipt"]: e for e in store.register.entries("micro_video")}
-    assert count == len(rows) - 1 == len(entries)
-    for row in rows[1:]:
-        record = dict(zip(header, row, strict=True))
-        entry = entries[record["回执号"]]
-        fields = json.loads(entry["fields"])
-        assert record["作品名称"] == fields.get("title") and (record["联系电话"] or "") == fields.get("phone", "")
-        assert record["审核结果"] == {"accepted": "已登记", "rejected": "未通过", "needs_review": "待人工审核"}[entry["outcome"]]
-
-
-def test_annex_layouts_for_reading_contests(tmp_path):
-    from openpyxl import load_workbook
-
-    rules = load_rules(RULES)
-    store = Store(tmp_path / "db", tmp_path / "files")
-    data, _ = xlsx_bytes(store, rules, "reading_team")
-    header = [c.value for c in load_workbook(io.BytesIO(data)).active[1]]
-    assert header[:11] == ["序号", "团队名称", "所在单位", "团队人数", "成立时间", "湘工惠/风芒/新娄底 APP 账号", "作品上传时间",
-                           "活动开展频次", "成立以来开展活动场次", "负责人姓名、职务及联系电话", "回执号"]
-    data, _ = xlsx_bytes(store, rules, "reading_promoter")
-    header = [c.value for c in load_workbook(io.BytesIO(data)).active[1]]
-    assert header[:7] == ["序号", "姓名", "所在单位及职务", "湘工惠/风芒/新娄底 APP 账号", "作品上传时间", "联系电话", "备注"]
-
-
-def test_csv_export_opens_in_excel(register, tmp_path):
-    from conftest import run_cli
-
-    config, store, _ = register
-    out = tmp_path / "photo.csv"
-    result = run_cli("--config", str(config.path), "export", "--format", "csv", "--contest", "photo", "-o", str(out))
-    assert result.returncode == 0, result.stderr
-    raw = out.read_bytes()
-    assert raw.startswith(b"\xef\xbb\xbf") and "作品名称".encode() in raw.splitlines()[0]
-    assert len(raw.splitlines()) == 1 + len(store.register.entries("photo"))
-
-
 def test_digest_renders_in_headless_chromium(register, tmp_path):
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:

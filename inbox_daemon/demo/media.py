@@ -6,6 +6,7 @@ the videos are H.264 encoded by ffmpeg (from Debian or the imageio-ffmpeg wheel)
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import random
@@ -19,15 +20,29 @@ from PIL import Image
 EXIF_MAKE, EXIF_MODEL, EXIF_SOFTWARE, EXIF_IFD, EXIF_DATETIME_ORIGINAL = 0x010F, 0x0110, 0x0131, 0x8769, 0x9003
 
 
+@functools.cache
 def ffmpeg_exe() -> str:
-    found = shutil.which("ffmpeg")
-    if found:
-        return found
+    """A working ffmpeg: the one the imageio-ffmpeg wheel ships (a declared dependency, the same on every
+    machine) first, else Debian's on PATH. Each is tried (`-version`) before it is trusted, so a broken
+    binary is passed over; when none works the error says, in Chinese, what to install."""
+    candidates = []
     try:
         import imageio_ffmpeg
-    except ImportError as err:
-        raise RuntimeError("需要 ffmpeg：apt-get install ffmpeg 或 pip install imageio-ffmpeg / ffmpeg is needed") from err
-    return imageio_ffmpeg.get_ffmpeg_exe()
+        candidates.append(imageio_ffmpeg.get_ffmpeg_exe())
+    except (ImportError, RuntimeError):  # RuntimeError: the wheel has no binary for this platform
+        pass
+    if shutil.which("ffmpeg"):
+        candidates.append(shutil.which("ffmpeg"))
+    for candidate in candidates:
+        try:
+            subprocess.run([candidate, "-hide_banner", "-version"], check=True, capture_output=True, timeout=30)
+        except (OSError, subprocess.SubprocessError):
+            continue
+        return candidate
+    from ..errors import InboxError
+    tried = "、".join(candidates) or "无"
+    raise InboxError(f"找不到能用的 ffmpeg（试过：{tried}），无法生成示例视频。请安装：pip install imageio-ffmpeg，"
+                     "或 apt-get install ffmpeg")
 
 
 def _photo(width: int, height: int, seed: int) -> Image.Image:
