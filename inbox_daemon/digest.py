@@ -146,6 +146,10 @@ def build_digest(store: Store, rules: RuleSet, day: date, tz: ZoneInfo, with_thu
         summary.add(entry, track, is_new)
         if is_new:
             digest.new_entries.append(_entry_view(store, entry, fields, contest, with_thumbnails, links))
+    for cid, summary in summaries.items():  # tracks in the order the rules list them, the unnamed last
+        rule = rules.contests[cid].field_rule("track") if cid else None
+        rank = {name: i for i, name in enumerate(rule.choices)} if rule else {}
+        summary.tracks = dict(sorted(summary.tracks.items(), key=lambda item: rank.get(item[0], len(rank))))
     order = [*rules.contests, ""]
     digest.contests = [summaries[cid] for cid in order if cid in summaries]
     for key in digest.totals:
