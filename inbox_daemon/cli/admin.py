@@ -36,7 +36,7 @@ def write_rules(target: Path) -> list[Path]:
 @main.command()
 @click.argument("folder", type=click.Path(file_okay=False), metavar="目录")
 @click.option("--data", type=click.Path(file_okay=False), default=None, metavar="目录",
-              help="数据（数据库、文件、日报、待发邮件）放在哪里；不写时放在配置旁边的 data 目录")
+              help="数据（数据库、文件、日报、待发邮件）放在哪个目录；不写时放在配置文件旁边")
 @click.option("--force", is_flag=True, help="目录中已有 config.toml 时也覆盖（规则文件一并换成默认的）")
 def init(folder: str, data: str | None, force: bool):
     """在一个目录中写好可以直接运行的 config.toml 和默认的比赛规则 rules/。

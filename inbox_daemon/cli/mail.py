@@ -147,7 +147,7 @@ def check(config: Config):
 
 @main.command()
 @click.option("--maildir", type=click.Path(file_okay=False), default=None, metavar="目录",
-              help="写到哪个 Maildir（不写时取配置中第一个 maildir 邮箱的 path）")
+              help="写到哪个 Maildir 目录（不写时用配置文件里第一个本地邮箱的目录）")
 @click.option("--force", is_flag=True, help="已有示例邮件时也重新生成")
 @click.option("--config", "given_config", type=click.Path(dir_okay=False), default=None, metavar="路径",
               help="配置文件路径（给了 --maildir 时不需要）")
