@@ -1,9 +1,15 @@
-# Two entry points, both for a fresh Debian machine as root:
-#   make run   - install, create the sample Maildir, one pass over it, list the register
-#   make test  - install (Dovecot included), run the whole test suite
+# Entry points, all for a fresh Debian machine as root:
+#   make run        - install, create the sample Maildir, one pass over it, list the register, a digest
+#   make test       - install everything the suite needs (Python packages, Dovecot, Chromium …), run it all
+#   make test-fast  - the pure tests only (no servers, no browser, no ffmpeg): the loop while working
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
+
+# Every Debian package the test suite needs, in one place: IMAP server, certificates, a real browser and
+# its driver, CJK fonts for screenshots, PDF tools, archive tools for .rar/.7z entries, ffmpeg for media.
+SYSTEM_DEPS = dovecot-imapd openssl chromium chromium-driver fonts-noto-cjk poppler-utils \
+              unrar-free libarchive-tools p7zip-full ffmpeg
 
 .PHONY: run test test-fast setup system-deps clean
 
@@ -16,10 +22,9 @@ $(BIN)/inbox-daemon: pyproject.toml
 
 setup: $(BIN)/inbox-daemon
 
-system-deps:
-	command -v dovecot >/dev/null && command -v openssl >/dev/null && command -v chromium >/dev/null || \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd openssl \
-	   chromium fonts-noto-cjk)
+system-deps:  # installs only when one of them is missing
+	@test "$$(dpkg-query -W -f='$${db:Status-Abbrev}\n' $(SYSTEM_DEPS) 2>/dev/null | grep -c '^ii')" = "$(words $(SYSTEM_DEPS))" || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_DEPS))
 
 run: setup
 	$(BIN)/inbox-daemon samples
@@ -30,7 +35,6 @@ run: setup
 test: setup system-deps
 	$(BIN)/python -m pytest
 
-# Pure tests only: no servers, no browser, no ffmpeg (the loop to use while working).
 test-fast: setup
 	$(BIN)/python -m pytest -m "not integration" -q
 

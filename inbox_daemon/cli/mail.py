@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -82,14 +83,14 @@ def export(config: Config, fmt: str, contest: str | None, outcomes: tuple[str, .
             if output:
                 Path(output).write_bytes(data)
             else:
-                click.get_binary_stream("stdout").write(data)
+                sys.stdout.buffer.write(data)
         else:
             writer = write_jsonl if fmt == "jsonl" else (lambda st, out, c: write_csv(st, rules, c, out, outcomes))
             if output:
                 with open(output, "w", encoding="utf-8", newline="") as out:
                     count = writer(store, out, contest)
             else:
-                count = writer(store, click.get_text_stream("stdout"), contest)
+                count = writer(store, sys.stdout, contest)
         if output:
             unit = "封邮件" if fmt == "jsonl" else "件作品"
             click.echo(f"已导出 {count} {unit}到 {output}", err=True)
