@@ -169,6 +169,7 @@ def test_the_english_check_finds_english():
     assert english_words("Usage: inbox-daemon export [OPTIONS]", {"export"}) == {"Usage", "OPTIONS"}
 
 
+@pytest.mark.integration  # a child process (ffmpeg_exe caches what it found per process)
 def test_samples_needs_no_config_and_says_in_chinese_when_no_ffmpeg_works(tmp_path):
     broken = tmp_path / "bin" / "ffmpeg"
     broken.parent.mkdir()

@@ -18,7 +18,7 @@ from screenshots import WIDTHS, Browser, keep
 
 from inbox_daemon.demo import media
 from inbox_daemon.config import WebConfig, load_config
-from inbox_daemon.digest import build_digest, mask_phone, render_digest, write_digest
+from inbox_daemon.digest import build_digest, mask_phone, render_digest, report_status, write_digest
 from inbox_daemon.pipeline import Context, process
 from inbox_daemon.rules import load_rules
 from inbox_daemon.demo.samples import BIO, CST, PUBLICITY, compose
@@ -252,3 +252,21 @@ def test_run_schedules_the_digest_at_digest_at_in_the_time_zone(register):
     today = datetime.now(TZ).date().isoformat()
     page = Path(config.digest.reports_dir) / f"{today}.html"
     assert "今日没有收到新的投稿" in page.read_text(encoding="utf-8")
+
+
+def test_units_that_have_and_have_not_reported():
+    """An activity-report contest (kind "report", the units the notice addresses): who has reported."""
+    from types import SimpleNamespace
+
+    unit = lambda name, *aliases: SimpleNamespace(name=name, names=(name, *aliases))  # noqa: E731
+    report = SimpleNamespace(id="activity_report", name="活动信息报送", kind="report",
+                             closes=datetime(2022, 9, 30, 23, 59, 59, tzinfo=CST),
+                             units=(unit("双峰县总工会", "双峰县工会"), unit("新化县总工会"), unit("市教育工会", "娄底市教育工会")))
+    photo = SimpleNamespace(id="photo", name="摄影比赛", kind="entry", units=())
+    rules = SimpleNamespace(contests={"activity_report": report, "photo": photo})
+    entries = [{"contest": "activity_report", "fields": json.dumps({"unit": "双峰县工会"}), "sender_name": ""},
+               {"contest": "activity_report", "fields": "{}", "sender_name": "娄底市教育工会"},
+               {"contest": "photo", "fields": json.dumps({"unit": "新化县总工会"}), "sender_name": ""}]
+    [status] = report_status(rules, entries)
+    assert status["reported"] == ["双峰县总工会", "市教育工会"] and status["missing"] == ["新化县总工会"]
+    assert status["closes"] == "2022年9月30日 23:59"
