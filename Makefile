@@ -9,7 +9,7 @@ BIN     = $(VENV)/bin
 # Every Debian package the test suite needs, in one place: IMAP server, certificates, a real browser and
 # its driver, CJK fonts for screenshots, PDF tools, archive tools for .rar/.7z entries, ffmpeg for media.
 SYSTEM_DEPS = dovecot-imapd openssl chromium chromium-driver fonts-noto-cjk poppler-utils \
-              unrar-free libarchive-tools p7zip-full ffmpeg
+              unrar-free libarchive-tools libarchive13 p7zip-full ffmpeg
 
 .PHONY: run test test-fast setup system-deps clean
 

@@ -8,13 +8,11 @@ first pass, a crash recovery and a requeue.
 from __future__ import annotations
 
 import logging
-import zipfile
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 from .blobs import BlobStore
 from .classify import ignore_reason
-from .forms import docx_rows, is_form, xlsx_rows
+from .forms import FormTable, is_form, load_form
 from .parse import ParsedMail, parse_message
 from .probe import Probe, probe_attachments
 from .rules import RuleSet
@@ -23,47 +21,41 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class FormTable:
-    """The cells of an attached form, before anyone knows which contest's labels to look for."""
-
-    rows: tuple[tuple[str, ...], ...] = ()
-    problem: str | None = None  # why it could not be read (it still counts as a form)
-
-
-@dataclass(frozen=True)
 class Analysis:
     parsed: ParsedMail
     probes: tuple[Probe, ...]
     forms: dict[str, FormTable] = field(default_factory=dict)  # by the form file's sha256
     ignored_because: str | None = None
+    timed_out: tuple[str, ...] = ()  # names of attachments whose reading overran the time limit
 
 
-def load_form(filename: str, path: Path) -> FormTable:
-    """The rows of a .xlsx/.docx form; other formats count as present but are not read."""
-    extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(4096)
-        data = path.read_bytes() if head[:2] == b"PK" else b""
-        if extension == "xlsx" or (extension != "docx" and data and b"xl/" in head):
-            return FormTable(tuple(map(tuple, xlsx_rows(data))))
-        if extension == "docx" or (data and b"word/" in head):
-            return FormTable(tuple(map(tuple, docx_rows(data))))
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError) as err:
-        log.info("form %r unreadable: %s", filename, err)
-        return FormTable(problem=f"表格无法读取：{type(err).__name__}")
-    return FormTable()
+TIMED_OUT = "读取超时，未能读取"
 
 
-def forms_of(probes, path_of) -> dict[str, FormTable]:
-    return {p.sha256: load_form(p.filename, path_of(p.sha256)) for p in probes
-            if is_form(p.filename, p.kind) and not p.inside}
+def _no_progress(step) -> None:
+    return None
 
 
-def analyse(blobs: BlobStore, raw_sha256: str, rules: RuleSet, own_addresses: tuple[str, ...] = ()) -> Analysis:
+def forms_of(probes, path_of, skip: tuple[str, ...] = (), progress=_no_progress) -> dict[str, FormTable]:
+    forms = {}
+    for probe in probes:
+        if is_form(probe.filename, probe.kind):  # a 报名表 inside a zip too: members are stored by hash
+            if probe.sha256 in skip:
+                forms[probe.sha256] = FormTable(problem=TIMED_OUT)
+                continue
+            progress(("probe", probe.sha256))
+            forms[probe.sha256] = load_form(probe.filename, path_of(probe.sha256))
+    return forms
+
+
+def analyse(blobs: BlobStore, raw_sha256: str, rules: RuleSet, own_addresses: tuple[str, ...] = (), *,
+            skip: tuple[str, ...] = (), progress=_no_progress) -> Analysis:
     """Parse the stored message, store its attachments, probe them and load its forms.
 
-    The stored file is mapped, not read: a large attachment goes from it to its own file in pieces."""
+    The stored file is mapped, not read: a large attachment goes from it to its own file in pieces.
+    `progress` hears of each step before it starts (worker.py cuts off one that overruns); the
+    attachments in `skip` overran before and are recorded unread."""
+    progress(("parse", raw_sha256))
     with blobs.mapped("raw", raw_sha256) as raw:
         parsed = parse_message(raw, spill=lambda pieces: blobs.put_chunks("att", pieces))
     for attachment in parsed.attachments:
@@ -71,12 +63,24 @@ def analyse(blobs: BlobStore, raw_sha256: str, rules: RuleSet, own_addresses: tu
             blobs.put("att", attachment.data, attachment.sha256)
     ignored_because = ignore_reason(parsed, rules, own_addresses)
     path_of = lambda sha: blobs.path("att", sha)  # noqa: E731
+    put = lambda chunks: blobs.put_chunks("att", chunks)  # noqa: E731  (archive members, by hash)
+    timed_out: list[str] = []
     if ignored_because:  # not a submission: nothing to probe
         probes = [Probe(a.filename, a.sha256, a.size, a.kind, a.mime) for a in parsed.attachments]
         forms = {}
     else:
-        probes = probe_attachments(parsed.attachments, path_of)
-        forms = forms_of(probes, path_of)
+        probes = []
+        for attachment in parsed.attachments:
+            if attachment.sha256 in skip:
+                probes.append(Probe(attachment.filename, attachment.sha256, attachment.size, attachment.kind,
+                                    attachment.mime, readable=False, note=TIMED_OUT))
+                timed_out.append(attachment.filename)
+                continue
+            progress(("probe", attachment.sha256))
+            probes += probe_attachments([attachment], path_of, put=put)
+        forms = forms_of(probes, path_of, skip, progress)
+        timed_out += [p.filename for p in probes if forms.get(p.sha256, FormTable()).problem == TIMED_OUT
+                      and p.filename not in timed_out]
     # The bytes are on disk now: what travels on (maybe to another process) is the description.
     parsed = replace(parsed, attachments=tuple(replace(a, data=b"", stored=True) for a in parsed.attachments))
-    return Analysis(parsed, tuple(probes), forms, ignored_because)
+    return Analysis(parsed, tuple(probes), forms, ignored_because, tuple(timed_out))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import smtplib
-import ssl
 from dataclasses import dataclass
 
 from .config import Config
@@ -19,22 +18,28 @@ class CheckResult:
 
 
 def check_mailbox(mailbox) -> CheckResult:
+    """Log in and look, read-only: nothing on the server changes (no folder created, nothing flagged)."""
     item = f"邮箱 {mailbox.name}"
     if mailbox.source == "maildir":
         ok = mailbox.path is not None and (mailbox.path / "new").is_dir() and (mailbox.path / "cur").is_dir()
         detail = f"Maildir {mailbox.path}" + ("" if ok else " 不存在（可运行 inbox-daemon samples 生成示例）")
         return CheckResult(item, ok, detail)
     from .imap_source import ImapSource
-    source = ImapSource(mailbox, backoff=())
+    source = ImapSource(mailbox, backoff=(), readonly=True)
     try:
         with source:
-            return CheckResult(item, True, f"IMAP {mailbox.host}:{mailbox.port} 登录成功，文件夹 "
-                                           f"{mailbox.folder} 可读（UIDVALIDITY {source.uidvalidity}）")
+            done = ""
+            if mailbox.done_folder:
+                done = (f"，已处理文件夹 {mailbox.done_folder} 已存在" if source.done_folder_exists()
+                        else f"，已处理文件夹 {mailbox.done_folder} 尚不存在（首次处理邮件时创建）")
+            return CheckResult(item, True, f"IMAP {mailbox.host}:{mailbox.port} 以 {mailbox.username} 登录成功，"
+                                           f"文件夹 {mailbox.folder} 可读（UIDVALIDITY {source.uidvalidity}）{done}")
     except InboxError as err:
         return CheckResult(item, False, str(err))
 
 
 def check_smtp(config: Config) -> CheckResult:
+    """The very connect code the daemon sends with (send.open_smtp), then QUIT: nothing is sent."""
     smtp = config.smtp
     if smtp.transport == "file":
         try:
@@ -43,23 +48,17 @@ def check_smtp(config: Config) -> CheckResult:
         except OSError:
             ok = False
         return CheckResult("回复发送", ok, f"file 方式，写入 {smtp.outbox_dir}" + ("" if ok else "（不可写）"))
-    context = ssl.create_default_context()
+    from .send import open_smtp
     try:
-        cls = smtplib.SMTP_SSL if smtp.security == "tls" else smtplib.SMTP
-        kwargs = {"context": context} if smtp.security == "tls" else {}
-        with cls(smtp.host, smtp.port, timeout=20, **kwargs) as client:
-            if smtp.security == "starttls":
-                client.starttls(context=context)
-            if smtp.username:
-                password = os.environ.get(smtp.password_env or "")
-                if not password:
-                    return CheckResult("回复发送", False, f"环境变量 {smtp.password_env} 未设置")
-                client.login(smtp.username, password)
-        return CheckResult("回复发送", True, f"SMTP {smtp.host}:{smtp.port} 登录成功")
-    except smtplib.SMTPAuthenticationError:
-        return CheckResult("回复发送", False, f"SMTP {smtp.host}:{smtp.port} 登录失败（用户名或密码错误）")
-    except (OSError, smtplib.SMTPException) as err:
-        return CheckResult("回复发送", False, f"SMTP {smtp.host}:{smtp.port} 连接失败：{err}")
+        client = open_smtp(smtp)
+    except InboxError as err:
+        return CheckResult("回复发送", False, f"SMTP {smtp.host}:{smtp.port}：{err}")
+    try:
+        client.quit()
+    except (OSError, smtplib.SMTPException):
+        client.close()
+    who = f"以 {smtp.username} 登录成功" if smtp.username else "连接成功（未配置登录用户名，未登录）"
+    return CheckResult("回复发送", True, f"SMTP {smtp.host}:{smtp.port} {who}")
 
 
 def check_rules(config: Config) -> CheckResult:

@@ -31,16 +31,21 @@ WOKEN = threading.Event()  # set by IDLE watchers: new mail arrived, maybe while
 
 @contextmanager
 def job_store(config: Config, what: str) -> Iterator[Store]:
-    """A store for one scheduled job; an InboxError is logged (the scheduler keeps going), never raised."""
-    store = Store.from_config(config)
+    """A store for one scheduled job. Whatever goes wrong is logged (a bug with its traceback) and the
+    scheduler keeps going: the job runs again at its next time."""
+    store = None
     try:
+        store = Store.from_config(config, migrate=False)  # migrated once, at start-up
         yield store
     except LockError as err:
         log.warning("%s: %s", what, err)
     except InboxError as err:
         log.error("%s failed: %s", what, err)
+    except Exception:
+        log.error("%s failed on an unexpected error", what, exc_info=True)
     finally:
-        store.close()
+        if store is not None:
+            store.close()
 
 
 def poll_job(config: Config, context: Context) -> None:
@@ -89,7 +94,19 @@ def build_scheduler(config: Config) -> BlockingScheduler:
     return scheduler
 
 
+def record_idle(config: Config):
+    """How IDLE watchers tell the register whether they are watching (for the console's overview)."""
+    def status(mailbox: str, watching: bool, error: str | None) -> None:
+        store = Store.from_config(config, migrate=False)
+        try:
+            store.register.record_idle(mailbox, watching, error)
+        finally:
+            store.close()
+    return status
+
+
 def run(config: Config) -> None:
+    Store.from_config(config).close()  # create or migrate the schema once, before any job runs
     scheduler = build_scheduler(config)
 
     def stop(signum, _frame):
@@ -103,7 +120,7 @@ def run(config: Config) -> None:
         except JobLookupError:
             pass  # shutting down
 
-    idle_stop = start_watchers(config.mailboxes, wake)
+    idle_stop = start_watchers(config.mailboxes, wake, record_idle(config))
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     log.info("inbox-daemon running: %d mailbox(es), poll every %ss", len(config.mailboxes),

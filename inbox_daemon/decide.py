@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from .analyse import Analysis, FormTable
+from .analyse import TIMED_OUT, Analysis, FormTable
 from .classify import route
 from .extract import canonical_fields, extract_fields, find_phone, large_attachment_links, new_text
-from .forms import fields_from_rows, is_form
+from .forms import fields_from_grids, is_form
 from .judge import Finding, Verdict, judge, outcome_of
 from .probe import Probe
 from .rules import Contest, RuleSet
@@ -116,10 +116,17 @@ def decide_entry(analysis: Analysis, history: History, rules: RuleSet, allowed: 
     else:
         contest = rules.contests[contest_id]
         fields, problems = _fields(contest, rules, analysis, probes, forms, base, staff.fields)
+        extra += [Finding("form_unreadable", rules.severity("form_unreadable"),
+                          rules.message("form_unreadable", contest, filename=p.filename, reason=forms[p.sha256].problem))
+                  for p in probes if p.sha256 in forms and forms[p.sha256].problem
+                  and forms[p.sha256].problem != TIMED_OUT]
         received = min(history.received_at, history.first_received.get(receipt or "", history.received_at))
         verdict = judge(rules, contest, fields, problems, probes, list(links), received)
+    extra += [Finding("probe_timeout", rules.severity("probe_timeout"),
+                      rules.message("probe_timeout", None, filename=name)) for name in analysis.timed_out]
     findings = (*verdict.findings, *extra)
-    outcome = staff.outcome or outcome_of(findings)
+    # A file we could not read in time says nothing about the entry: a person looks before anything else.
+    outcome = staff.outcome or ("needs_review" if analysis.timed_out else outcome_of(findings))
     unchanged = bool(earlier and history.relation == "correction" and outcome == earlier.outcome
                      and earlier.fields == fields)
     prefix = (rules.contests[contest_id].receipt_prefix if contest_id
@@ -134,8 +141,8 @@ def _fields(contest: Contest, rules: RuleSet, analysis: Analysis, probes: list[P
     values = extract_fields(parsed.text, parsed.subject, contest, rules.common, base)
     for probe in probes:  # the application form wins over the body where it is readable
         table = forms.get(probe.sha256)
-        if table and table.rows and is_form(probe.filename, probe.kind) and not probe.inside:
-            values.update(fields_from_rows([list(row) for row in table.rows], contest.fields))
+        if table and table.grids and is_form(probe.filename, probe.kind):
+            values.update(fields_from_grids(table.grids, contest.fields))
     if contest.field_rule("phone") and not values.get("phone"):
         phone = find_phone("\n".join([new_text(parsed.text), *map(str, values.values())]))
         if phone:

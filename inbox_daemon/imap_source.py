@@ -7,12 +7,13 @@ folder still has the same UIDVALIDITY.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import ssl
 import time
 from datetime import datetime, timezone
-from typing import Callable, Iterator, TypeVar
+from typing import Callable, Iterator, Protocol, TypeVar
 
 from imapclient import IMAPClient, SocketTimeout
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
@@ -30,6 +31,7 @@ DONE_KEYWORD = "$Ingested"
 STREAM_OVER = 16 << 20  # a larger message is fetched in pieces straight to disk
 PIECE = 4 << 20
 BATCH_BYTES = 32 << 20  # whole bodies fetched in one command, at most
+FIND_COPY_CANDIDATES = 20  # messages in the done folder compared with one whose copy is in doubt
 
 
 class _Expunged(Exception):
@@ -64,7 +66,7 @@ def quiet_imaplib(client: IMAPClient) -> None:
 
 class ImapSource:
     def __init__(self, mailbox: MailboxConfig, *, backoff: tuple[float, ...] = (0.5, 1, 2, 4, 8, 16),
-                 sleep: Callable[[float], None] = time.sleep):
+                 sleep: Callable[[float], None] = time.sleep, readonly: bool = False):
         if mailbox.security == "none" and not is_loopback(mailbox.host):
             raise ConfigError(f"邮箱 {mailbox.name}：明文 IMAP 只允许连接本机 / plain IMAP only to loopback")
         self.mailbox = mailbox
@@ -74,6 +76,7 @@ class ImapSource:
         self.client: IMAPClient | None = None
         self.uidvalidity = 0
         self.keywords_allowed = False
+        self.readonly = readonly  # `check`: look, never change anything on the server
 
     # -- connection ------------------------------------------------------------
 
@@ -110,12 +113,21 @@ class ImapSource:
         except (*DROPPED, IMAPClientError) as err:
             raise FetchError(f"无法连接 {m.host}:{m.port} / cannot connect to {m.host}:{m.port}: {err}") from err
         try:
-            client.login(m.username, m.password())
+            password = m.password()
+            if password.isascii() and m.username.isascii():
+                client.login(m.username, password)
+            else:  # LOGIN takes ASCII only; SASL PLAIN carries UTF-8
+                client.plain_login(m.username, password)
         except LoginError as err:
             client.shutdown()
-            raise AuthError(f"邮箱 {m.name} 登录失败（用户名或密码错误）/ login refused for {m.username}") from err
+            raise AuthError(login_refused(m, err)) from err
+        except ConfigError:
+            client.shutdown()
+            raise
         client.normalise_times = False
         quiet_imaplib(client)
+        log.debug("mailbox=%s capabilities: %s", m.name,
+                  " ".join(c.decode("ascii", "replace") for c in client.capabilities()))
         if client.has_capability("ID"):
             # 163 Mail refuses SELECT from clients that do not identify themselves.
             client.id_({"name": "inbox-daemon", "version": __version__, "vendor": "inbox-daemon"})
@@ -125,14 +137,19 @@ class ImapSource:
         self.close()
         client = self.login()
         self.client = client
-        if self.mailbox.done_folder and not client.folder_exists(self.mailbox.done_folder):
-            client.create_folder(self.mailbox.done_folder)
+        done = self.mailbox.done_folder
+        if done and not self.readonly and not client.folder_exists(done):
+            client.create_folder(done)
         self._select()
 
+    def done_folder_exists(self) -> bool:
+        return bool(self.mailbox.done_folder) and self.client.folder_exists(self.mailbox.done_folder)
+
     def _select(self) -> None:
-        """Select the folder read-write, insisting on the UIDVALIDITY this pass started with."""
+        """Select the folder (read-write, or read-only for `check`), insisting on the UIDVALIDITY this
+        pass started with."""
         try:
-            info = self.client.select_folder(self.folder)
+            info = self.client.select_folder(self.folder, readonly=self.readonly)
         except IMAPClientError as err:
             raise FolderError(f"无法打开文件夹 {self.folder} / cannot select folder {self.folder}: {err}") from err
         validity = int(info[b"UIDVALIDITY"])
@@ -174,6 +191,13 @@ class ImapSource:
 
     def peek(self, uids: list[str]) -> dict[str, tuple[str, int]]:
         return self._retry(lambda: self._peek_now(uids), "peek")
+
+    def present(self, uids: list[str]) -> set[str]:
+        """Asked afresh with UID SEARCH: which of these UIDs the folder still holds."""
+        if not uids:
+            return set()
+        found = self._retry(lambda: self.client.search(["UID", ",".join(str(u) for u in uids)]), "search")
+        return {str(u) for u in found}
 
     def _peek_now(self, uids: list[str]) -> dict[str, tuple[str, int]]:
         found = {}
@@ -229,52 +253,144 @@ class ImapSource:
         except _Expunged:
             return None
 
-    def mark_done(self, uids: list[str]) -> None:
+    def mark_done(self, uids: list[str], journal: "DoneJournal | None" = None) -> None:
+        """Move to the done folder, or flag. Never expunges a message without a copy in the done folder.
+
+        With a done folder, each copy is journalled as started before the MOVE/COPY is sent and as
+        finished after; a copy whose outcome is unknown (a crash, a dropped connection) is looked for
+        in the done folder before anything is copied again. Without UIDPLUS no EXPUNGE is ever sent
+        (a plain one would also remove what other clients flagged \\Deleted): the originals are
+        flagged instead."""
         if not uids:
             return
-        ids = [int(u) for u in uids]
-        target = self.mailbox.done_folder
-        attempts = 0
+        if not self.mailbox.done_folder:
+            flags = [b"\\Seen"] + ([DONE_KEYWORD.encode()] if self.keywords_allowed else [])
+            self._retry(lambda: self.client.add_flags([int(u) for u in uids], flags, silent=True), "mark done")
+            return
+        journal = journal or MemoryJournal()
+        self._retry(lambda: self._to_done_folder([str(u) for u in uids], journal), "mark done")
 
-        def act() -> None:
-            nonlocal attempts
-            attempts += 1
-            pending = ids
-            if target and attempts > 1:  # the connection dropped mid-move: part may be copied already
-                pending = self._expunge_already_copied(ids, target)
-            if not pending:
-                return
-            client = self.client
-            if target and client.has_capability("MOVE"):
-                client.move(pending, target)
-            elif target:  # QQ: no MOVE
-                client.copy(pending, target)
-                self._expunge(pending)
+    def _to_done_folder(self, uids: list[str], journal: "DoneJournal") -> None:
+        target, client = self.mailbox.done_folder, self.client
+        states = journal.states(uids)
+        doubtful = [u for u in uids if states[u] == "copying"]
+        if doubtful:
+            found = self._find_copies(doubtful, journal)
+            if found:
+                log.info("mailbox=%s %d message(s) already in %s after an interrupted copy", self.mailbox.name,
+                         len(found), target)
+                journal.record({uid: ("copied", copy) for uid, copy in found.items()})
+            states = journal.states(uids)
+        pending = [u for u in uids if states[u] != "copied"]
+        if pending:
+            journal.record({uid: ("copying", None) for uid in pending})  # committed before the command
+            if client.has_capability("MOVE"):
+                client.move([int(u) for u in pending], target)
+                journal.record({uid: ("copied", None) for uid in pending})
+                pending_delete = [u for u in uids if u not in pending]
             else:
-                flags = [b"\\Seen"] + ([DONE_KEYWORD.encode()] if self.keywords_allowed else [])
-                client.add_flags(pending, flags, silent=True)
-        self._retry(act, "mark done")
-
-    def _expunge(self, ids: list[int]) -> None:
-        self.client.add_flags(ids, [b"\\Deleted"], silent=True)
-        if self.client.has_capability("UIDPLUS"):
-            self.client.uid_expunge(ids)
+                response = client.copy([int(u) for u in pending], target)
+                journal.record({uid: ("copied", copy) for uid, copy in copy_uids(response, pending).items()})
+                pending_delete = uids
         else:
-            self.client.expunge()
+            pending_delete = uids
+        self._delete([int(u) for u in pending_delete])
 
-    def _expunge_already_copied(self, ids: list[int], target: str) -> list[int]:
-        """After an interrupted MOVE/COPY: remove originals whose copy (same Message-ID) is in `target`."""
-        present = {uid: message_id for uid, (message_id, _) in
-                   ((int(u), v) for u, v in self._peek_now([str(i) for i in ids]).items())}
-        if not present:
-            return []
+    def _delete(self, ids: list[int]) -> None:
+        """Remove originals that have their copy: UID EXPUNGE where the server has UIDPLUS, else flags."""
+        if not ids:
+            return
         client = self.client
+        if client.has_capability("UIDPLUS"):
+            client.add_flags(ids, [b"\\Deleted"], silent=True)
+            client.uid_expunge(ids)
+        else:
+            flags = [b"\\Seen", b"\\Deleted"] + ([DONE_KEYWORD.encode()] if self.keywords_allowed else [])
+            client.add_flags(ids, flags, silent=True)
+
+    def _find_copies(self, uids: list[str], journal: "DoneJournal") -> dict[str, str]:
+        """Which of these messages already have a copy in the done folder: candidates by Message-ID or
+        by size, confirmed by the SHA-256 of their bytes."""
+        client, target = self.client, self.mailbox.done_folder
+        found: dict[str, str] = {}
         client.select_folder(target, readonly=True)
-        copied = [uid for uid, message_id in present.items()
-                  if message_id and client.search(["HEADER", "Message-ID", message_id])]
-        self._select()
-        if copied:
-            log.info("mailbox=%s %d message(s) already in %s after an interrupted move", self.mailbox.name,
-                     len(copied), target)
-            self._expunge(copied)
-        return [uid for uid in present if uid not in copied]
+        try:
+            for uid in uids:
+                identity = journal.identity(uid)
+                if identity is None:
+                    continue
+                sha256, size, message_id = identity
+                criteria = (["HEADER", "Message-ID", message_id] if message_id.isascii() and message_id
+                            else ["LARGER", max(0, size - size // 100 - 1), "SMALLER", size + size // 100 + 1])
+                candidates = sorted(client.search(criteria), reverse=True)[:FIND_COPY_CANDIDATES]
+                for candidate in candidates:
+                    body = client.fetch([candidate], ["BODY.PEEK[]"]).get(candidate, {}).get(b"BODY[]")
+                    if body is not None and hashlib.sha256(bytes(body)).hexdigest() == sha256:
+                        found[uid] = str(candidate)
+                        break
+        finally:
+            self._select()
+        return found
+
+
+class DoneJournal(Protocol):
+    """Where copies to the done folder are recorded (the register, in production)."""
+
+    def states(self, uids: list[str]) -> dict[str, str | None]: ...
+
+    def record(self, states: dict[str, tuple[str, str | None]]) -> None: ...
+
+    def identity(self, uid: str) -> tuple[str, int, str] | None: ...
+
+
+class MemoryJournal:
+    """A journal that lives as long as one call: enough for tests and for `check`."""
+
+    def __init__(self):
+        self.state: dict[str, str | None] = {}
+
+    def states(self, uids: list[str]) -> dict[str, str | None]:
+        return {uid: self.state.get(uid) for uid in uids}
+
+    def record(self, states: dict[str, tuple[str, str | None]]) -> None:
+        self.state.update({uid: state for uid, (state, _) in states.items()})
+
+    def identity(self, uid: str) -> tuple[str, int, str] | None:
+        return None
+
+
+def copy_uids(response, uids: list[str]) -> dict[str, str | None]:
+    """The COPYUID mapping of a UID COPY response (RFC 4315), source UID -> copy UID, where given."""
+    text = response.decode("ascii", "replace") if isinstance(response, bytes) else str(response or "")
+    match = re.search(r"\[COPYUID \d+ ([\d:,]+) ([\d:,]+)\]", text)
+    mapping: dict[str, str | None] = {uid: None for uid in uids}
+    if match:
+        sources, copies = _uid_set(match[1]), _uid_set(match[2])
+        if len(sources) == len(copies):
+            mapping.update({str(a): str(b) for a, b in zip(sources, copies, strict=True) if str(a) in mapping})
+    return mapping
+
+
+def _uid_set(text: str) -> list[int]:
+    result = []
+    for part in text.split(","):
+        low, _, high = part.partition(":")
+        start, stop = int(low), int(high or low)
+        result.extend(range(start, stop + 1) if start <= stop else range(start, stop - 1, -1))
+    return result
+
+
+def login_refused(mailbox: MailboxConfig, err: Exception) -> str:
+    """The server's own words, and what they usually mean at QQ Mail and 163 Mail."""
+    said = str(err).strip().strip("b'\"") or "（服务器没有说明原因）"
+    host = (mailbox.host or "").lower()
+    if host.endswith("qq.com"):
+        hint = ("QQ 邮箱要求使用“授权码”登录，不是 QQ 密码：请在网页版 QQ 邮箱“设置 → 账户”中开启 "
+                "IMAP/SMTP 服务并生成授权码，填入环境变量 {env}。")
+    elif host.endswith(("163.com", "126.com", "yeah.net")):
+        hint = ("网易邮箱要求先在网页版“设置 → POP3/SMTP/IMAP”中开启 IMAP/SMTP 服务，并使用授权码"
+                "（不是登录密码）登录，授权码填入环境变量 {env}。")
+    else:
+        hint = "请核对用户名和环境变量 {env} 中的密码。"
+    return (f"邮箱 {mailbox.name} 登录被拒绝（{mailbox.username}）：服务器答复“{said}”。"
+            + hint.format(env=mailbox.password_env) + f" / login refused for {mailbox.username}: {said}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -40,20 +41,42 @@ class PassResult:
 
 
 @contextmanager
-def pass_lock(path: Path) -> Iterator[None]:
-    """One pass at a time, across processes; the kernel drops the lock if the holder dies."""
+def pass_lock(path: Path, wait_s: float = 0) -> Iterator[None]:
+    """One pass at a time, across processes; the kernel drops the lock if the holder dies. `wait_s`:
+    how long to wait for a running pass to end (a staff command waits, a scheduled job does not)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o640)
+    deadline = time.monotonic() + wait_s
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as err:
-            raise LockError(f"另一个轮询正在运行（锁文件 {path}）/ another pass is running (lock {path})") from err
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError as err:
+                if time.monotonic() >= deadline:
+                    raise LockError(f"另一个轮询正在运行（锁文件 {path}）/ another pass is running (lock {path})") from err
+                time.sleep(0.2)
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         yield
     finally:
         os.close(fd)
+
+
+class RegisterJournal:
+    """The done-folder journal kept in `locations`, so it survives a crash (see ImapSource.mark_done)."""
+
+    def __init__(self, store: Store, src: Source):
+        self.register, self.key = store.register, (src.mailbox.name, src.folder, src.uidvalidity)
+
+    def states(self, uids: list[str]) -> dict[str, str | None]:
+        return self.register.copy_states(*self.key, uids)
+
+    def record(self, states: dict[str, tuple[str, str | None]]) -> None:
+        self.register.set_copy_state(*self.key, states)
+
+    def identity(self, uid: str) -> tuple[str, int, str] | None:
+        return self.register.identity(*self.key, uid)
 
 
 def recover(store: Store, context: Context) -> int:
@@ -69,8 +92,9 @@ def poll_mailbox(store: Store, mailbox: MailboxConfig, context: Context, source:
     with (source or open_source(mailbox)) as src:
         folder, validity = src.folder, src.uidvalidity
         leftover = store.register.pending_done(mailbox.name, folder, validity)
+        journal = RegisterJournal(store, src)
         if leftover:  # committed by an earlier pass that stopped before telling the server
-            src.mark_done(leftover)
+            src.mark_done(leftover, journal)
             store.register.mark_done(mailbox.name, folder, validity, leftover)
         after = store.register.highest_uid(mailbox.name, folder, validity)
         listed = src.list_uids(after)
@@ -120,7 +144,7 @@ def poll_mailbox(store: Store, mailbox: MailboxConfig, context: Context, source:
                 committed = [u for u in batch if u in stored]
                 if upcoming is not None:
                     wait([upcoming])  # the connection is free again before we tell the server
-                src.mark_done(committed)
+                src.mark_done(committed, journal)
                 store.register.mark_done(mailbox.name, folder, validity, committed)
                 missing = [u for u in batch if u not in stored]
                 if missing and validity:  # no body came back: gone (expunged), or a hiccup to fetch again next pass
@@ -151,12 +175,21 @@ def _match_resync(store: Store, src: Source, batch: list[str], result: PassResul
     return remaining
 
 
-def poll_all(config: Config, store: Store, context: Context | None = None) -> list[PassResult]:
+def poll_all(config: Config, store: Store, context: Context | None = None, wait_s: float = 0) -> list[PassResult]:
     """One pass over every mailbox. A mailbox that fails (server, busy database, a bug) is reported and
     retried at the next pass while the others go on; a store that cannot take mail stops the pass."""
+    own_context = context is None
     context = context or Context.from_config(config, load_rules(config.rules_dir))
+    try:
+        return _poll_all(config, store, context, wait_s)
+    finally:
+        if own_context:
+            context.close()
+
+
+def _poll_all(config: Config, store: Store, context: Context, wait_s: float) -> list[PassResult]:
     results = []
-    with pass_lock(config.storage.lock_path):
+    with pass_lock(config.storage.lock_path, wait_s):
         store.blobs.clear_spool()
         recover(store, context)
         for mailbox in config.mailboxes:

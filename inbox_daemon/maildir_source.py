@@ -87,7 +87,7 @@ class MaildirSource:
             received = receive_time(head, self.delivered.get(key) or datetime.now(timezone.utc))
             yield RawMessage(self.mailbox.name, self.folder, 0, key, b"", received, sha256, size)
 
-    def mark_done(self, uids: list[str]) -> None:
+    def mark_done(self, uids: list[str], journal=None) -> None:
         if not self.mailbox.done_folder:
             return  # tracked in the database; the sample Maildir stays replayable
         try:

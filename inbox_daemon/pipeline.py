@@ -25,13 +25,16 @@ from .decide import WORK_KINDS, EarlierEntry, EntryDecision, History, StaffInput
 from .errors import StoreError
 from .extract import RECEIPT_IN_TEXT
 from .probe import Probe
+from .judge import Finding
 from .register import Register, claim_token
 from .reply import CJK, decide, environment, render, reply_target, template_data
 from .rules import RuleSet
 from .store import Store, now_iso
+from .worker import AnalysisTimeout, Worker, WorkerCrashed
 
 log = logging.getLogger(__name__)
 INFRASTRUCTURE = (StoreError, sqlite3.Error, MemoryError)  # never the message's fault
+MAX_ATTEMPTS = 3  # passes that may fail to read a message before it is set aside for staff
 
 
 @dataclass(frozen=True)
@@ -45,13 +48,25 @@ class Context:
     from_addr: str = "inbox-daemon@localhost"
     daily_limit: int = 5
     templates: Environment = field(default_factory=environment)
+    worker: Worker | None = None  # reads messages in a child process under a time limit; None: in this one
 
     @classmethod
-    def from_config(cls, config, rules: RuleSet) -> "Context":
+    def from_config(cls, config, rules: RuleSet, isolate: bool = True) -> "Context":
         smtp = config.smtp
-        return cls(rules, {m.name: m.contests for m in config.mailboxes}, (smtp.from_addr,),
+        own = (smtp.from_addr,)
+        return cls(rules, {m.name: m.contests for m in config.mailboxes}, own,
                    ZoneInfo(config.schedule.timezone), smtp.from_addr, smtp.daily_limit,
-                   environment(smtp.templates_dir))
+                   environment(smtp.templates_dir),
+                   Worker(config.storage.files, rules, own) if isolate else None)
+
+    def close(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+
+    def read(self, blobs: BlobStore, raw_sha256: str) -> Analysis:
+        if self.worker is not None:
+            return self.worker.analyse(raw_sha256)
+        return analyse(blobs, raw_sha256, self.rules, self.own_addresses)
 
 
 def message_record(analysis: Analysis) -> dict:
@@ -123,7 +138,7 @@ def judge_stored(store: Store, pk: int, context: Context, analysis: Analysis | N
                  ) -> tuple[dict, Analysis, EntryDecision]:
     """Read and decide one stored message without writing anything: the dry run of a requeue."""
     row = store.register.message(pk)
-    analysis = analysis or analyse(store.blobs, row["raw_sha256"], context.rules, context.own_addresses)
+    analysis = analysis or context.read(store.blobs, row["raw_sha256"])
     history = load_history(store, pk, row, analysis)
     allowed = context.contests_by_mailbox.get(row["mailbox"], ())
     return row, analysis, decide_entry(analysis, history, context.rules, allowed)
@@ -204,7 +219,12 @@ def process(store: Store, pk: int, context: Context, actor: str = "daemon") -> s
         log.info("message=%s is being judged by another process", pk)
         return "busy"
     try:
-        row, analysis, decision = judge_stored(store, pk, context)
+        row = store.register.message(pk)
+        try:
+            analysis = context.read(store.blobs, row["raw_sha256"])
+        except (AnalysisTimeout, WorkerCrashed) as err:
+            return _not_read(store, pk, token, row, str(err), context.rules, actor)
+        row, analysis, decision = judge_stored(store, pk, context, analysis)
         result = record(store, pk, token, row, analysis, decision, context, actor)
     except INFRASTRUCTURE:
         _release_quietly(store, pk, token)
@@ -219,6 +239,29 @@ def process(store: Store, pk: int, context: Context, actor: str = "daemon") -> s
              result["outcome"], result["contest"], result["receipt"],
              ",".join(f["id"] for f in json.loads(result["rules"])) or "-")
     return result["outcome"]
+
+
+def _not_read(store: Store, pk: int, token: str, row: dict, reason: str, rules: RuleSet, actor: str) -> str:
+    """The message could not be read in time (or the reader died on it). A message already judged keeps
+    its state; a new one waits for the next pass, and after MAX_ATTEMPTS passes is set aside for staff,
+    so one message never blocks its mailbox."""
+    log.warning("mailbox=%s uid=%s not read (attempt %s): %s", row["mailbox"], row["uid"], row["attempts"], reason)
+    if row["status"] != "stored" or row["attempts"] < MAX_ATTEMPTS:
+        with store.write():
+            store.db["messages"].update(pk, {"error": reason[:500]})
+            store.register.release(pk, token)
+            store.register.log_event(pk, actor, "not_read", {"reason": reason, "attempt": row["attempts"]})
+        return "deferred"
+    finding = Finding("processing_failed", rules.severity("processing_failed"),
+                      rules.message("processing_failed", None, reason=reason))
+    with store.write():
+        store.register.check_claim(pk, token)
+        store.register.save_parsed(pk, {"outcome": "needs_review", "fields": "{}",
+                                        "rules": json.dumps([finding.as_dict()], ensure_ascii=False)}, [])
+        store.register.log_event(pk, actor, "set_aside", {"reason": reason, "attempts": row["attempts"]})
+    log.error("mailbox=%s uid=%s set aside for staff after %s attempts: %s", row["mailbox"], row["uid"],
+              row["attempts"], reason)
+    return "needs_review"
 
 
 def _release_quietly(store: Store, pk: int, token: str) -> None:

@@ -128,6 +128,29 @@ class Register:
                 self.db.execute("UPDATE locations SET done_at=? WHERE mailbox=? AND folder=? AND uidvalidity=? "
                                 "AND uid=?", [at, mailbox, folder, uidvalidity, str(uid)])
 
+    def copy_states(self, mailbox: str, folder: str, uidvalidity: int, uids: Iterable[str]) -> dict[str, str | None]:
+        marks = ",".join("?" * len(list(uids)))
+        found = {row[0]: row[1] for row in self.db.execute(
+            f"SELECT uid, copy_state FROM locations WHERE mailbox=? AND folder=? AND uidvalidity=? AND uid IN ({marks})",
+            [mailbox, folder, uidvalidity, *uids])}
+        return {str(uid): found.get(str(uid)) for uid in uids}
+
+    def set_copy_state(self, mailbox: str, folder: str, uidvalidity: int, states: dict[str, tuple[str, str | None]]
+                       ) -> None:
+        """`states`: uid -> (state, UID of the copy in the done folder or None)."""
+        with write(self.db):
+            for uid, (state, copied_uid) in states.items():
+                self.db.execute("UPDATE locations SET copy_state=?, copied_uid=COALESCE(?, copied_uid) "
+                                "WHERE mailbox=? AND folder=? AND uidvalidity=? AND uid=?",
+                                [state, copied_uid, mailbox, folder, uidvalidity, str(uid)])
+
+    def identity(self, mailbox: str, folder: str, uidvalidity: int, uid: str) -> tuple[str, int, str] | None:
+        """(sha256, size, Message-ID) of the message stored for this UID: how to recognise its copy."""
+        row = self.db.execute("SELECT m.raw_sha256, m.raw_size, m.message_id FROM locations l "
+                              "JOIN messages m ON m.id = l.message WHERE l.mailbox=? AND l.folder=? "
+                              "AND l.uidvalidity=? AND l.uid=?", [mailbox, folder, uidvalidity, str(uid)]).fetchone()
+        return (row[0], row[1], row[2] or "") if row else None
+
     def match_resync(self, mailbox: str, message_id: str, size: int) -> int | None:
         """An already stored message with this Message-ID and size, for a UIDVALIDITY re-sync."""
         if not message_id:

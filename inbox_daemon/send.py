@@ -86,25 +86,7 @@ class SmtpTransport:
             self.client = None
 
     def _connect(self) -> smtplib.SMTP:
-        c = self.config
-        context = ssl.create_default_context()
-        try:
-            if c.security == "tls":
-                client = smtplib.SMTP_SSL(c.host, c.port, timeout=c.timeout, context=context)
-            else:
-                client = smtplib.SMTP(c.host, c.port, timeout=c.timeout)
-                if c.security == "starttls":
-                    client.starttls(context=context)
-            if c.username:
-                password = os.environ.get(c.password_env or "")
-                if not password:
-                    raise TemporaryFailure(f"环境变量 {c.password_env} 未设置 / {c.password_env} is not set")
-                client.login(c.username, password)
-        except smtplib.SMTPAuthenticationError as err:
-            raise TemporaryFailure(f"SMTP 登录失败 / SMTP login refused ({err.smtp_code})") from err
-        except (smtplib.SMTPException, OSError) as err:
-            raise TemporaryFailure(f"无法连接 SMTP {c.host}:{c.port} / cannot connect: {err}") from err
-        return client
+        return open_smtp(self.config)
 
     def send(self, outbox_id: int, from_addr: str, to: str, raw: bytes) -> None:
         for attempt in (1, 2):  # a stale session is re-opened once
@@ -126,6 +108,69 @@ class SmtpTransport:
             except (smtplib.SMTPException, OSError) as err:
                 self.client = None
                 raise TemporaryFailure(f"SMTP: {err}") from err
+
+
+def open_smtp(config: SmtpConfig) -> smtplib.SMTP:
+    """A logged-in SMTP session: the one connect code for sending and for `check`.
+
+    One AUTH mechanism per session (PLAIN, else LOGIN, over TLS): smtplib's own `login()` tries every
+    mechanism the server offers, and a server that counts failures counts each of them."""
+    c = config
+    context = ssl.create_default_context()
+    client = None
+    try:
+        if c.security == "tls":
+            client = smtplib.SMTP_SSL(c.host, c.port, timeout=c.timeout, context=context)
+        else:
+            client = smtplib.SMTP(c.host, c.port, timeout=c.timeout)
+            if c.security == "starttls":
+                client.starttls(context=context)
+        if c.username:
+            password = os.environ.get(c.password_env or "")
+            if not password:
+                raise TemporaryFailure(f"环境变量 {c.password_env} 未设置 / {c.password_env} is not set")
+            _authenticate(client, c.username, password)
+    except smtplib.SMTPAuthenticationError as err:
+        _close(client)
+        raise smtp_refused(c, err) from err
+    except (smtplib.SMTPException, OSError) as err:
+        _close(client)
+        raise TemporaryFailure(f"无法连接 SMTP {c.host}:{c.port} / cannot connect: {err}") from err
+    except SendError:
+        _close(client)
+        raise
+    return client
+
+
+def _authenticate(client: smtplib.SMTP, username: str, password: str) -> None:
+    client.ehlo_or_helo_if_needed()
+    offered = client.esmtp_features.get("auth", "").upper().split()
+    mechanism = next((m for m in ("PLAIN", "LOGIN") if m in offered), None)
+    if mechanism is None:
+        raise PermanentFailure(f"SMTP 服务器不支持 PLAIN 或 LOGIN 认证（提供的是 {' '.join(offered) or '无'}）")
+    client.user, client.password = username, password
+    client.auth(mechanism, getattr(client, f"auth_{mechanism.lower()}"), initial_response_ok=True)
+
+
+def smtp_refused(config: SmtpConfig, err: smtplib.SMTPAuthenticationError) -> SendError:
+    """The server's own words; a 4xx is temporary (retried), a 5xx means the password is wrong."""
+    said = err.smtp_error.decode("utf-8", "replace") if isinstance(err.smtp_error, bytes) else str(err.smtp_error)
+    if err.smtp_code < 500:
+        return TemporaryFailure(f"SMTP 登录暂时失败（{err.smtp_code} {said}），稍后重试 / "
+                                f"temporary SMTP login failure")
+    host = (config.host or "").lower()
+    hint = ("QQ 邮箱和网易邮箱发信要用授权码（不是登录密码）。" if host.endswith(("qq.com", "163.com", "126.com"))
+            else "")
+    return TemporaryFailure(f"SMTP 登录被拒绝（{err.smtp_code} {said}）：请核对用户名和环境变量 "
+                            f"{config.password_env} 中的密码。{hint} / SMTP login refused")
+
+
+def _close(client: smtplib.SMTP | None) -> None:
+    if client is not None:
+        try:
+            client.close()
+        except OSError:
+            pass
 
 
 def transport_for(config: SmtpConfig):

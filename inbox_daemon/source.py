@@ -30,8 +30,9 @@ class Source(Protocol):
     def fetch(self, uids: list[str], blobs: BlobStore) -> Iterator[RawMessage]:
         """Exact bytes streamed into `blobs`, with receive times, without setting \\Seen."""
 
-    def mark_done(self, uids: list[str]) -> None:
-        """Move to `done_folder` or flag; called only after the database commit."""
+    def mark_done(self, uids: list[str], journal=None) -> None:
+        """Move to `done_folder` or flag; called only after the database commit. `journal` records
+        copies to the done folder so an interrupted one is finished, not repeated."""
 
 
 def open_source(mailbox: MailboxConfig) -> Source:

@@ -22,7 +22,14 @@ CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 PASSWORD_ENV = "TEST_IMAP_PASSWORD"
 # A test that uses one of these needs a server, a browser, a child process or media made by ffmpeg:
 # it is an integration test, left out of `make test-fast`.
-INTEGRATION_FIXTURES = {"dovecot", "imap_user", "smtp_sink", "clips", "browser", "console", "tls_cert"}
+INTEGRATION_FIXTURES = {"dovecot", "dovecot_without_move", "imap_user", "smtp_sink", "clips", "browser", "console", "tls_cert"}
+
+
+def pytest_sessionstart(session):
+    """Under CI the corpus tests must run: a missing ../shared/corpus fails the run instead of skipping."""
+    if os.environ.get("CI") and not (CORPUS / "MANIFEST.tsv").exists():
+        pytest.exit(f"CI is set but the corpus is missing at {CORPUS}: the corpus tests cannot be skipped in CI",
+                    returncode=1)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -41,6 +48,27 @@ def dovecot():
     os.chmod(root, 0o755)
     server = Dovecot(root, cert=self_signed_cert(root))
     server.start()
+    yield server
+    server.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def _dovecot(capability: str | None = None):
+    if not shutil.which("dovecot"):
+        pytest.fail("dovecot is not installed: apt-get install -y dovecot-imapd")
+    root = Path(tempfile.mkdtemp(prefix="inbox-daemon-dovecot-"))
+    os.chmod(root, 0o755)
+    server = Dovecot(root, capability=capability)
+    server.start()
+    return server, root
+
+
+@pytest.fixture(scope="session", params=["no MOVE", "no MOVE, no UIDPLUS"])
+def dovecot_without_move(request):
+    """Dovecot announcing no MOVE (like 163 Mail), and a second one with neither MOVE nor UIDPLUS."""
+    from servers import capabilities_without
+    hidden = ("MOVE",) if request.param == "no MOVE" else ("MOVE", "UIDPLUS")
+    server, root = _dovecot(capabilities_without(*hidden))
     yield server
     server.stop()
     shutil.rmtree(root, ignore_errors=True)

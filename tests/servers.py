@@ -60,8 +60,18 @@ service anvil {{
 protocol imap {{
   mail_max_userip_connections = 100
   imap_id_log = *
+{imap_extra}
 }}
 """
+# What Dovecot 2.3 announces after login; a test server can hide some of it (as 163 Mail has no MOVE).
+CAPABILITIES = ("IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE SORT SORT=DISPLAY THREAD=REFERENCES THREAD=REFS "
+                "THREAD=ORDEREDSUBJECT MULTIAPPEND URL-PARTIAL CATENATE UNSELECT CHILDREN NAMESPACE UIDPLUS "
+                "LIST-EXTENDED I18NLEVEL=1 CONDSTORE QRESYNC ESEARCH ESORT SEARCHRES WITHIN CONTEXT=SEARCH "
+                "LIST-STATUS BINARY MOVE SNIPPET=FUZZY PREVIEW=FUZZY PREVIEW STATUS=SIZE SAVEDATE LITERAL+ NOTIFY")
+
+
+def capabilities_without(*names: str) -> str:
+    return " ".join(c for c in CAPABILITIES.split() if c not in names)
 
 
 def self_signed_cert(directory: Path) -> tuple[Path, Path]:
@@ -85,7 +95,7 @@ class Dovecot:
 
     PASSWORD = "secret-pass"
 
-    def __init__(self, root: Path, cert: tuple[Path, Path] | None = None):
+    def __init__(self, root: Path, cert: tuple[Path, Path] | None = None, capability: str | None = None):
         self.root = root
         self.port = free_port()
         self.tls_port = free_port() if cert else 0
@@ -108,7 +118,8 @@ class Dovecot:
         ssl_files = f"ssl_cert = <{cert[0]}\nssl_key = <{cert[1]}" if cert else ""
         self.conf.write_text(DOVECOT_CONF.format(root=root, port=self.port, tls_port=self.tls_port, uid=uid, gid=gid, chroot=chroot,
                                                  user_settings=user_settings, ssl="yes" if cert else "no",
-                                                 ssl_files=ssl_files))
+                                                 ssl_files=ssl_files,
+                                                 imap_extra=f"  imap_capability = {capability}" if capability else ""))
         self.uid, self.gid = uid, gid
 
     def start(self) -> None:
@@ -212,6 +223,8 @@ class SmtpSink:
         self.context.load_cert_chain(str(cert[0]), str(cert[1]))
         self.controller = None
         self.mode = mode  # starttls | tls (implicit, port 465 style) | none (plain, loopback)
+        self.auth_attempts: list[str] = []  # the mechanism of every AUTH a client tried
+        self.auth_reply: str | None = None  # e.g. "454 4.7.0 Temporary authentication failure"
 
     # -- aiosmtpd handler hooks --------------------------------------------------------------
 
@@ -234,6 +247,9 @@ class SmtpSink:
     def authenticate(self, server, session, envelope, mechanism, auth_data):
         from aiosmtpd.smtp import AuthResult, LoginPassword
 
+        self.auth_attempts.append(mechanism)
+        if self.auth_reply:
+            return AuthResult(success=False, handled=False, message=self.auth_reply)
         ok = isinstance(auth_data, LoginPassword) and auth_data.login.decode() == self.USER \
             and auth_data.password.decode() == self.PASSWORD
         return AuthResult(success=ok, handled=False)  # handled=False, or a failing client hangs

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import json
 import mailbox
 import os
@@ -24,6 +26,8 @@ from inbox_daemon.config import load_config
 from inbox_daemon.export import JSONL_KEYS
 from inbox_daemon.maildir_source import receive_time
 from inbox_daemon.demo.samples import compose
+from inbox_daemon.pipeline import Context
+from inbox_daemon.rules import load_rules
 from inbox_daemon.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -240,7 +244,7 @@ def test_check_tries_each_login(dovecot, imap_user, tmp_path):
     assert result.returncode == 1
     assert "✓ 邮箱 good" in result.stdout and "UIDVALIDITY" in result.stdout
     assert "✓ 比赛规则" in result.stdout and "微视频比赛（micro_video）" in result.stdout
-    assert "✗ 邮箱 bad" in result.stdout and "登录失败" in result.stdout
+    assert "✗ 邮箱 bad" in result.stdout and "登录被拒绝" in result.stdout and "AUTHENTICATIONFAILED" in result.stdout
     assert "wrong" not in result.stdout + result.stderr
 
 
@@ -257,6 +261,7 @@ def test_poll_fails_loudly_when_a_server_is_unreachable_and_never_logs_the_passw
     assert password not in result.stdout + result.stderr
 
 
+@pytest.mark.integration
 def test_run_polls_on_schedule_and_stops_cleanly_on_sigterm(tmp_path):
     path = maildir_with(tmp_path, [compose(sender=f"a{i}@qq.com", subject=f"s{i}", body="b") for i in range(3)])
     config = write_config(tmp_path, [{"name": "local", "source": "maildir", "path": str(path),
@@ -315,7 +320,8 @@ def test_a_message_that_breaks_parsing_is_kept_as_error_and_the_pass_goes_on(tmp
 
     monkeypatch.setattr(analyse, "parse_message", fragile)
     store = Store.from_config(config)
-    [result] = poll_all(config, store)
+    context = Context.from_config(config, load_rules(config.rules_dir), isolate=False)  # read in this process
+    [result] = poll_all(config, store, context)
     assert (result.new, result.errors) == (2, 1)
     rows = {r["sender"] or r["id"]: r for r in store.register.rows()}
     error_row = next(r for r in store.register.rows() if r["outcome"] == "error")

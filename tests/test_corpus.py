@@ -15,6 +15,7 @@ from inbox_daemon.rules import load_rules
 from inbox_daemon.store import RawMessage, Store
 
 
+@pytest.mark.slow
 def test_every_corpus_message_reaches_an_outcome(tmp_path):
     manifest = CORPUS / "MANIFEST.tsv"
     if not manifest.exists():

@@ -3,6 +3,8 @@ if it still says it is an auto-reply."""
 
 from __future__ import annotations
 
+import pytest
+
 import csv
 import json
 import time
@@ -52,6 +54,7 @@ def mutate(raw: bytes, mutations) -> bytes:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                   HealthCheck.too_slow])
 @given(seed=st.sampled_from(range(len(SEEDS))), mutations=st.lists(mutation, min_size=1, max_size=6))
+@pytest.mark.slow
 def test_mutated_mail_always_reaches_an_outcome(tmp_path_factory, seed, mutations):
     root = tmp_path_factory.mktemp("fuzz")
     store = Store(root / "db", root / "files")

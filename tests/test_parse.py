@@ -237,6 +237,7 @@ def test_html_to_text_keeps_links_for_large_attachments():
     assert "https://mail.qq.com/cgi-bin/ftnExs_download?k=1" in text and "超大附件" in text
 
 
+@pytest.mark.slow
 def test_every_corpus_message_parses_or_fails_cleanly_and_fast():
     manifest = CORPUS / "MANIFEST.tsv"
     if not manifest.exists():
@@ -283,6 +284,7 @@ def test_fast_path_gives_exactly_the_plain_parse(clips):
     assert "夜班工人坚守岗位。" in parse_message(messages[1]).text
 
 
+@pytest.mark.slow
 def test_fast_path_matches_plain_parse_over_the_corpus():
     from inbox_daemon.parse import _parse
 

@@ -22,6 +22,9 @@ def run(config: Config):
     run_daemon(config)
 
 
+POLL_WAIT_S = 600
+
+
 @main.command()
 @click.option("--once/--loop", default=True, help="只轮询一遍（默认）或按计划循环")
 @with_config
@@ -37,7 +40,7 @@ def poll(config: Config, once: bool):
     from ..send import drain
     store = open_store(config)
     try:
-        results = poll_all(config, store)
+        results = poll_all(config, store, wait_s=POLL_WAIT_S)  # after a pass of `run`, if one is under way
         pending = len(store.register.unparsed())
         sent = drain(store, config.smtp)
     finally:

@@ -109,20 +109,18 @@ def requeue(config: Config, receipts: tuple[str, ...], outcome: str | None, rule
     """
     from rich.progress import Progress
 
-    from ..ingest import pass_lock
     from ..staff import requeue as run_requeue
     from ..staff import select_messages
     context = _context(config)
     store = open_store(config)
-    try:
-        with pass_lock(config.storage.lock_path):
-            pks = select_messages(store, receipts, outcome, rule)
-            if not pks:
-                raise StaffError("没有符合条件的邮件")
-            with Progress(transient=True, disable=len(pks) < 5) as progress:
-                task = progress.add_task("重新判定", total=len(pks))
-                changes = run_requeue(store, context, pks, actor="staff", dry_run=dry_run,
-                                      progress=lambda: progress.advance(task))
+    try:  # no pass lock: each message is claimed, so a running daemon and a requeue never judge it at once
+        pks = select_messages(store, receipts, outcome, rule)
+        if not pks:
+            raise StaffError("没有符合条件的邮件")
+        with Progress(transient=True, disable=len(pks) < 5) as progress:
+            task = progress.add_task("重新判定", total=len(pks))
+            changes = run_requeue(store, context, pks, actor="staff", dry_run=dry_run,
+                                  progress=lambda: progress.advance(task))
         if not dry_run:
             from ..send import drain
             drain(store, config.smtp)  # the "what changed" replies go out now
