@@ -63,7 +63,9 @@ class Browser:
         from PIL import Image
 
         self.open(page, width)
-        height = self.driver.execute_script("return document.documentElement.scrollHeight")
+        height = self.driver.execute_script(  # where the page ends, not the window
+            "const b = document.body; return Math.ceil(b.getBoundingClientRect().bottom"
+            " + parseFloat(getComputedStyle(b).marginBottom)) + 8")
         self.open(page, width, height)
         self.driver.save_screenshot(str(target))
         with Image.open(target) as image:

@@ -354,7 +354,7 @@ def test_wrong_smtp_password_is_retried_not_lost(tmp_path, smtp_sink, clips, mon
     poll_all(config, store)
     result = drain(store, config.smtp)
     [row] = store.db.query("SELECT status, last_error FROM outbox")
-    assert (result.retried, row["status"]) == (1, "queued") and "登录失败" in row["last_error"]
+    assert (result.retried, row["status"]) == (1, "queued") and "登录被拒绝" in row["last_error"]
     assert smtp_sink.messages == []
 
 
