@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from .blobs import BlobStore
 from .classify import ignore_reason
 from .forms import FormTable, is_form, load_form
-from .parse import ParsedMail, parse_message
+from .parse import ParsedMail, entry_mail, parse_message
 from .probe import Probe, probe_attachments
 from .rules import RuleSet
 
@@ -27,6 +27,12 @@ class Analysis:
     forms: dict[str, FormTable] = field(default_factory=dict)  # by the form file's sha256
     ignored_because: str | None = None
     timed_out: tuple[str, ...] = ()  # names of attachments whose reading overran the time limit
+    entry: ParsedMail | None = None  # the entry the message carries (a forward's original); None: the message
+
+    @property
+    def mail(self) -> ParsedMail:
+        """What routing, fields and judging read: the entry, never the envelope of a forward."""
+        return self.entry or self.parsed
 
 
 TIMED_OUT = "读取超时，未能读取"
@@ -62,6 +68,7 @@ def analyse(blobs: BlobStore, raw_sha256: str, rules: RuleSet, own_addresses: tu
         if not attachment.stored:
             blobs.put("att", attachment.data, attachment.sha256)
     ignored_because = ignore_reason(parsed, rules, own_addresses)
+    entry = entry_mail(parsed, own_addresses)  # no body decoration, no message/rfc822 container
     path_of = lambda sha: blobs.path("att", sha)  # noqa: E731
     put = lambda chunks: blobs.put_chunks("att", chunks)  # noqa: E731  (archive members, by hash)
     timed_out: list[str] = []
@@ -70,7 +77,7 @@ def analyse(blobs: BlobStore, raw_sha256: str, rules: RuleSet, own_addresses: tu
         forms = {}
     else:
         probes = []
-        for attachment in parsed.attachments:
+        for attachment in entry.attachments:
             if attachment.sha256 in skip:
                 probes.append(Probe(attachment.filename, attachment.sha256, attachment.size, attachment.kind,
                                     attachment.mime, readable=False, note=TIMED_OUT))
@@ -82,5 +89,6 @@ def analyse(blobs: BlobStore, raw_sha256: str, rules: RuleSet, own_addresses: tu
         timed_out += [p.filename for p in probes if forms.get(p.sha256, FormTable()).problem == TIMED_OUT
                       and p.filename not in timed_out]
     # The bytes are on disk now: what travels on (maybe to another process) is the description.
-    parsed = replace(parsed, attachments=tuple(replace(a, data=b"", stored=True) for a in parsed.attachments))
-    return Analysis(parsed, tuple(probes), forms, ignored_because, tuple(timed_out))
+    parsed, entry = (replace(m, attachments=tuple(replace(a, data=b"", stored=True) for a in m.attachments))
+                     for m in (parsed, entry))
+    return Analysis(parsed, tuple(probes), forms, ignored_because, tuple(timed_out), entry)

@@ -17,7 +17,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import ConfigError
 from .rules import contest_ids
+from .validate import INVALID, Checker, Flag, Integer, Number, Text, unknown
 
+TOP_LEVEL = ("storage", "rules", "mailboxes", "smtp", "schedule", "digest", "web")
 SECURITY_DEFAULT_PORTS = {"imap": {"tls": 993, "starttls": 143, "none": 143},
                           "smtp": {"tls": 465, "starttls": 587, "none": 25}}
 
@@ -124,18 +126,6 @@ class Config:
         raise ConfigError(f"没有名为 {name} 的邮箱 / no mailbox named {name}")
 
 
-@dataclass(frozen=True)
-class Problem:
-    key: str
-    line: int | None
-    zh: str
-    en: str
-
-    def __str__(self) -> str:
-        where = f"第 {self.line} 行 / line {self.line}, " if self.line else ""
-        return f"{where}{self.key}: {self.zh} / {self.en}"
-
-
 def load_config(path: str | Path) -> Config:
     """Read and validate `path`; raise ConfigError listing every problem found."""
     path = Path(path)
@@ -149,13 +139,14 @@ def load_config(path: str | Path) -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: TOML 语法错误 / TOML syntax error: {err}") from err
-    reader = _Reader(text, path.resolve().parent)
+    reader = _Reader(path, text, path.resolve().parent)
     config = reader.build(path, data)
-    if reader.problems:
-        ordered = sorted(reader.problems, key=lambda p: p.line or 0)
+    problems = reader.checker.problems
+    if problems:
+        ordered = sorted(problems, key=lambda p: p.line or 0)
         lines = "\n  ".join(str(p) for p in ordered)
-        raise ConfigError(f"{path}: 配置有 {len(reader.problems)} 处错误 / "
-                          f"{len(reader.problems)} configuration error(s):\n  {lines}")
+        raise ConfigError(f"{path}: 配置有 {len(problems)} 处错误 / "
+                          f"{len(problems)} configuration error(s):\n  {lines}")
     return config
 
 
@@ -181,73 +172,65 @@ def parse_duration(value: object) -> int | None:
     return seconds or None
 
 
-class _Reader:
-    """Walks the parsed TOML, collecting typed values and problems with line numbers."""
+def _label(path: tuple) -> str:
+    """`[storage].colour`, `[[mailboxes]][0].security`: keys as the operator sees them in the file."""
+    table, *rest = path
+    if rest and isinstance(rest[0], int):
+        label, rest = f"[[{table}]][{rest[0]}]", rest[1:]
+    else:
+        label = f"[{table}]"
+    return label + "".join(f".{key}" for key in rest)
 
-    def __init__(self, text: str, base: Path):
-        self.lines = text.splitlines()
+
+class _Reader:
+    """Walks the parsed TOML, collecting typed values; problems go to the shared checker with their lines."""
+
+    def __init__(self, path: Path, text: str, base: Path):
+        self.checker = Checker(path, text, label=_label)
         self.base = base
-        self.problems: list[Problem] = []
         self.known_contests: tuple[str, ...] = ()
 
     # -- problem reporting -------------------------------------------------
 
-    def line_of(self, table: str, key: str | None = None, index: int | None = None) -> int | None:
-        seen = -1
-        current = None
-        for number, raw in enumerate(self.lines, start=1):
-            line = raw.strip()
-            header = re.fullmatch(r"\[\[?\s*([^\]]+?)\s*\]\]?(\s*#.*)?", line)
-            if header:
-                current = header[1]
-                if current == table:
-                    seen += 1
-                    if key is None and (index is None or index == seen):
-                        return number
-                continue
-            if key and current == table and (index is None or index == seen):
-                if re.match(rf"{re.escape(key)}\s*=", line) or re.match(rf'"{re.escape(key)}"\s*=', line):
-                    return number
-        return None if key is None else self.line_of(table, None, index)
+    @staticmethod
+    def _path(table: str, key: str | None, index: int | None) -> tuple:
+        return tuple(p for p in (table or None, index, key) if p is not None)
 
     def problem(self, table: str, key: str | None, zh: str, en: str, index: int | None = None):
-        label = f"[{table}]" if index is None else f"[[{table}]][{index}]"
-        if key:
-            label += f".{key}"
-        self.problems.append(Problem(label, self.line_of(table, key, index), zh, en))
+        self.checker.fail(self._path(table, key, index), zh, en)
+
+    def _checked(self, spec, data, table, key, default, index):
+        value = self.checker.check(spec, data.get(key), self._path(table, key, index))
+        return default if value is INVALID else value
 
     # -- typed getters -----------------------------------------------------
 
     def table(self, data: dict, name: str, known: set[str], index: int | None = None) -> dict:
         for key in data:
             if key not in known:
-                self.problem(name, key, f"未知的配置项 {key}", f"unknown key {key}", index)
+                unknown(self.checker, self._path(name, key, index), key, sorted(known))
         return data
 
     def string(self, data, table, key, default=None, *, required=False, choices=None, index=None):
-        value = data.get(key, default)
-        if value is None:
+        if data.get(key, default) is None:
             if required:
                 self.problem(table, key, "必须填写", "is required", index)
             return None
-        if not isinstance(value, str) or not value.strip():
-            self.problem(table, key, "必须是非空字符串", "must be a non-empty string", index)
+        if key not in data:
             return default
-        if choices and value not in choices:
-            self.problem(table, key, f"取值必须是 {'、'.join(choices)} 之一",
-                         f"must be one of {', '.join(choices)}", index)
-            return default
-        return value
+        return self._checked(Text(choices=tuple(choices or ())), data, table, key, default, index)
 
     def integer(self, data, table, key, default=None, *, index=None, low=1, high=None):
-        value = data.get(key, default)
-        if value is None:
-            return None
-        if not isinstance(value, int) or isinstance(value, bool) or value < low or (high and value > high):
-            span = f"{low}–{high}" if high else f"≥ {low}"
-            self.problem(table, key, f"必须是整数（{span}）", f"must be an integer ({span})", index)
+        if key not in data:
             return default
-        return value
+        return self._checked(Integer(low, high), data, table, key, default, index)
+
+    def number(self, data, table, key, default, *, index=None) -> float:
+        """A positive number of seconds."""
+        if key not in data:
+            return float(default)
+        value = self.checker.check(Number(), data[key], self._path(table, key, index))
+        return float(default if value is INVALID else value)
 
     def path(self, data, table, key, default=None, *, index=None, required=False):
         value = self.string(data, table, key, default, index=index, required=required)
@@ -269,7 +252,9 @@ class _Reader:
     # -- sections ----------------------------------------------------------
 
     def build(self, path: Path, data: dict) -> Config:
-        self.table(data, "", {"storage", "rules", "mailboxes", "smtp", "schedule", "digest", "web"})
+        for key in data:
+            if key not in TOP_LEVEL:
+                unknown(self.checker, (key,), key, list(TOP_LEVEL))
         storage = self.storage(self.section(data, "storage"))
         rules = self.table(self.section(data, "rules"), "rules", {"dir"})
         rules_dir = self.path(rules, "rules", "dir", "rules")
@@ -335,11 +320,7 @@ class _Reader:
             done_folder=self.string(data, t, "done_folder", index=index),
             batch_size=self.integer(data, t, "batch_size", 50, index=index, high=1000),
         )
-        timeout = data.get("timeout", 60)
-        if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0:
-            self.problem(t, "timeout", "必须是正数（秒）", "must be a positive number of seconds", index)
-            timeout = 60
-        common["timeout"] = float(timeout)
+        common["timeout"] = self.number(data, t, "timeout", 60, index=index)
         if source == "maildir":
             return MailboxConfig(path=self.path(data, t, "path", required=True, index=index), **common)
         security = self.string(data, t, "security", "tls", choices=("tls", "starttls", "none"), index=index)
@@ -424,10 +405,7 @@ class _Reader:
             self.problem(t, "secret_env", "必须是环境变量名（不是密钥本身）",
                          "must be the name of an environment variable (not the key itself)")
             secret_env = "INBOX_WEB_SECRET"
-        secure = data.get("secure_cookies", False)
-        if not isinstance(secure, bool):
-            self.problem(t, "secure_cookies", "必须是 true 或 false", "must be true or false")
-            secure = False
+        secure = self._checked(Flag(), data, t, "secure_cookies", False, None) if "secure_cookies" in data else False
         return WebConfig(listen=listen, base_url=base_url.rstrip("/") + "/" if base_url else None,
                          secret_env=secret_env or "INBOX_WEB_SECRET", secure_cookies=secure,
                          session_hours=self.integer(data, t, "session_hours", 12, high=24 * 30))

@@ -24,6 +24,7 @@ from .store import Store
 
 log = logging.getLogger(__name__)
 SEND_EVERY_S = 10  # replies go out within seconds of the pass that queued them
+POLL_DRAIN_LIMIT = 50  # replies sent by the poll job itself, so a backlog never delays the next pass
 
 
 WOKEN = threading.Event()  # set by IDLE watchers: new mail arrived, maybe while a pass was running
@@ -56,7 +57,7 @@ def poll_job(config: Config, context: Context) -> None:
             results = poll_all(config, store, context)
             log.info("pass done: %s", ", ".join(f"{r.mailbox}: new={r.new} known={r.known} errors={r.errors}"
                                                 + (f" FAILED ({r.failure})" if r.failure else "") for r in results))
-            drain(store, config.smtp)  # answer within seconds of the pass, not at the next send tick
+            drain(store, config.smtp, limit=POLL_DRAIN_LIMIT)  # answer within seconds; the send job does the rest
             if not WOKEN.is_set():
                 break
 
@@ -120,6 +121,9 @@ def run(config: Config) -> None:
         except JobLookupError:
             pass  # shutting down
 
+    if config.web is not None:  # the console beside the jobs, in a thread of this process
+        from .web import serve_in_thread
+        console = serve_in_thread(config)
     idle_stop = start_watchers(config.mailboxes, wake, record_idle(config))
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
@@ -129,4 +133,6 @@ def run(config: Config) -> None:
         scheduler.start()
     finally:
         idle_stop.set()
+        if config.web is not None:
+            console.close()
     log.info("inbox-daemon stopped")

@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from .analyse import TIMED_OUT, Analysis, FormTable
-from .classify import route
-from .extract import canonical_fields, extract_fields, find_phone, large_attachment_links, new_text
+from .classify import not_a_submission, reply_intent, route, routing_kinds
+from .extract import canonical_fields, find_phone, large_attachment_links, mail_fields, new_text, report_unit
 from .forms import fields_from_grids, is_form
-from .judge import Finding, Verdict, judge, outcome_of
+from .judge import Finding, Verdict, finding, judge, outcome_of
+from .parse import ParsedMail
 from .probe import Probe
 from .rules import Contest, RuleSet
 
@@ -69,61 +70,64 @@ class EntryDecision:
     unchanged_correction: bool = False  # a "correction" that changed nothing: not answered again
 
 
+NOT_CORRECTIONS = ("thanks", "question", "other")  # answers to our reply that change nothing
+
+
+@dataclass(frozen=True)
+class _Place:
+    """Where a message belongs: its receipt and contest, and what it carries over from an earlier entry."""
+
+    receipt: str | None
+    contest: str | None
+    candidates: tuple[str, ...] = ()
+    base: dict | None = None  # the earlier entry's fields, which this message corrects
+    probes: tuple[Probe, ...] = ()
+    forms: dict = field(default_factory=dict)
+    duplicate_of: str | None = None
+    findings: tuple[Finding, ...] = ()
+
+
 def decide_entry(analysis: Analysis, history: History, rules: RuleSet, allowed: tuple[str, ...]) -> EntryDecision:
     """The outcome, contest, receipt, fields and findings of a message; `allowed` are the contests its
     mailbox takes."""
     if analysis.ignored_because:
         return EntryDecision("ignored", None, None, None, {}, (), analysis.probes)
-    parsed = analysis.parsed
-    probes, forms = list(analysis.probes), dict(analysis.forms)
-    work = [p for p in probes if p.kind in WORK_KINDS]
-    earlier = history.earlier
-    receipt, duplicate_of, base, extra = history.receipt, None, None, []
-    if earlier and history.relation == "same_work" and earlier.sender == parsed.sender \
+    mail, earlier = analysis.mail, history.earlier
+    has_work = any(p.kind in WORK_KINDS for p in analysis.probes)
+    intent = ""
+    if earlier and history.relation == "correction":
+        intent = reply_intent(mail, rules, rules.contests.get(earlier.contest or ""), has_work)
+        if intent in NOT_CORRECTIONS:
+            return _note(intent, earlier, analysis, rules)
+    if earlier and history.relation == "same_work" and earlier.sender == analysis.parsed.sender \
             and earlier.outcome != "rejected":
-        finding = Finding("duplicate_resubmission", rules.severity("duplicate_resubmission"),
-                          rules.message("duplicate_resubmission", None, receipt=earlier.receipt))
-        return EntryDecision(earlier.outcome, earlier.contest, earlier.receipt, None, earlier.fields, (finding,),
-                             analysis.probes, duplicate_of=earlier.receipt)
-    if earlier and history.relation == "correction" and not work:
-        # A reply with corrected details and no new work: merged into the entry, its files and receipt kept.
-        receipt, base = earlier.receipt, earlier.fields
-        probes, forms = [*earlier.files, *probes], {**earlier.forms, **forms}
-        contest_id, candidates = earlier.contest, ()
-        if not contest_id:
-            contest_id, candidates = route(parsed, rules, allowed, [p.kind for p in probes])
-    else:
-        contest_id, candidates = route(parsed, rules, allowed, [p.kind for p in probes])
-        if earlier and history.relation == "correction":
-            receipt, contest_id = earlier.receipt, contest_id or earlier.contest
-        elif earlier and history.relation == "same_work":
-            if earlier.sender == parsed.sender:  # a corrected resubmission after a rejection
-                receipt = earlier.receipt
-            else:
-                duplicate_of = earlier.receipt
-                extra.append(Finding("duplicate_other_sender", rules.severity("duplicate_other_sender"),
-                                     rules.message("duplicate_other_sender", None, receipt=earlier.receipt)))
-    staff = history.staff.get(receipt or "", StaffInput())
-    contest_id = staff.contest or contest_id
-    probes += staff.files
-    links = tuple(large_attachment_links(parsed.text, parsed.html, rules.common))
+        return EntryDecision(earlier.outcome, earlier.contest, earlier.receipt, None, earlier.fields,
+                             (finding(rules, "duplicate_resubmission", receipt=earlier.receipt),), analysis.probes,
+                             duplicate_of=earlier.receipt)
+    links = tuple(large_attachment_links(mail.text, mail.html, rules.common))
+    if history.relation != "correction" and not_a_submission(mail, rules, allowed,
+                                                             routing_kinds(analysis.probes, rules), list(links)):
+        return EntryDecision("needs_review", None, None, None, {}, (finding(rules, "not_a_submission"),),
+                             analysis.probes, links=links)
+    place = _place(analysis, history, rules, allowed, has_work)
+    staff = history.staff.get(place.receipt or "", StaffInput())
+    contest_id = staff.contest or place.contest
+    probes = [*place.probes, *staff.files]
+    extra = [*place.findings, *(finding(rules, "probe_timeout", filename=name) for name in analysis.timed_out)]
+    if intent == "withdrawal":  # staff decide; nothing is withdrawn automatically
+        extra.append(finding(rules, "withdrawal_request"))
     if contest_id is None:
-        choices = candidates or allowed
+        choices = place.candidates or allowed
         names = "、".join(f"“{rules.contests[c].name}”" for c in choices if c in rules.contests)
-        verdict = Verdict("needs_review", (Finding("contest_unknown", rules.severity("contest_unknown"),
-                                                   rules.message("contest_unknown", None, choices=names)),))
-        fields: dict = {}
+        verdict, fields = Verdict("needs_review", (finding(rules, "contest_unknown", choices=names),)), {}
     else:
         contest = rules.contests[contest_id]
-        fields, problems = _fields(contest, rules, analysis, probes, forms, base, staff.fields)
-        extra += [Finding("form_unreadable", rules.severity("form_unreadable"),
-                          rules.message("form_unreadable", contest, filename=p.filename, reason=forms[p.sha256].problem))
-                  for p in probes if p.sha256 in forms and forms[p.sha256].problem
-                  and forms[p.sha256].problem != TIMED_OUT]
-        received = min(history.received_at, history.first_received.get(receipt or "", history.received_at))
+        fields, problems = _fields(contest, rules, mail, probes, place.forms, place.base, staff.fields)
+        extra += [finding(rules, "form_unreadable", contest, filename=p.filename, reason=place.forms[p.sha256].problem)
+                  for p in probes if p.sha256 in place.forms and place.forms[p.sha256].problem
+                  and place.forms[p.sha256].problem != TIMED_OUT]
+        received = min(history.received_at, history.first_received.get(place.receipt or "", history.received_at))
         verdict = judge(rules, contest, fields, problems, probes, list(links), received)
-    extra += [Finding("probe_timeout", rules.severity("probe_timeout"),
-                      rules.message("probe_timeout", None, filename=name)) for name in analysis.timed_out]
     findings = (*verdict.findings, *extra)
     # A file we could not read in time says nothing about the entry: a person looks before anything else.
     outcome = staff.outcome or ("needs_review" if analysis.timed_out else outcome_of(findings))
@@ -131,21 +135,58 @@ def decide_entry(analysis: Analysis, history: History, rules: RuleSet, allowed: 
                      and earlier.fields == fields)
     prefix = (rules.contests[contest_id].receipt_prefix if contest_id
               else rules.common.receipts.get("unknown_prefix", "DQR"))
-    return EntryDecision(outcome, contest_id, receipt, prefix, fields, findings, tuple(probes), duplicate_of,
-                         links, unchanged)
+    return EntryDecision(outcome, contest_id, place.receipt, prefix, fields, findings, tuple(probes),
+                         place.duplicate_of, links, unchanged)
 
 
-def _fields(contest: Contest, rules: RuleSet, analysis: Analysis, probes: list[Probe], forms: dict[str, FormTable],
+def _note(intent: str, earlier: EarlierEntry, analysis: Analysis, rules: RuleSet) -> EntryDecision:
+    """A thank-you or a question answering our reply: the entry stays as it is, nothing is answered
+    automatically; a question is shown to staff. The message points at its entry by `duplicate_of`."""
+    if intent == "thanks":
+        return EntryDecision("ignored", earlier.contest, None, None, {}, (), analysis.probes,
+                             duplicate_of=earlier.receipt)
+    return EntryDecision("needs_review", earlier.contest, None, None, {},
+                         (finding(rules, "reply_question", receipt=earlier.receipt),), analysis.probes,
+                         duplicate_of=earlier.receipt)
+
+
+def _place(analysis: Analysis, history: History, rules: RuleSet, allowed: tuple[str, ...], has_work: bool) -> _Place:
+    """The receipt and contest of a message: a correction joins its entry (and, without a new work, keeps
+    the entry's files and fields), a resubmission after a rejection keeps its receipt, anything else is
+    routed by keywords and by the kinds of its files."""
+    mail, earlier, relation = analysis.mail, history.earlier, history.relation
+    probes, forms = tuple(analysis.probes), dict(analysis.forms)
+
+    def routed(files) -> tuple[str | None, tuple[str, ...]]:
+        return route(mail, rules, allowed, routing_kinds(files, rules))
+
+    if earlier and relation == "correction" and not has_work:
+        probes, forms = (*earlier.files, *probes), {**earlier.forms, **forms}
+        contest_id, candidates = (earlier.contest, ()) if earlier.contest else routed(probes)
+        return _Place(earlier.receipt, contest_id, candidates, earlier.fields, probes, forms)
+    contest_id, candidates = routed(probes)
+    if earlier and relation == "correction":
+        return _Place(earlier.receipt, contest_id or earlier.contest, candidates, None, probes, forms)
+    if earlier and relation == "same_work" and earlier.sender == analysis.parsed.sender:
+        return _Place(earlier.receipt, contest_id, candidates, None, probes, forms)  # resubmitted after a rejection
+    if earlier and relation == "same_work":
+        return _Place(history.receipt, contest_id, candidates, None, probes, forms, earlier.receipt,
+                      (finding(rules, "duplicate_other_sender", receipt=earlier.receipt),))
+    return _Place(history.receipt, contest_id, candidates, None, probes, forms)
+
+
+def _fields(contest: Contest, rules: RuleSet, mail: ParsedMail, probes: list[Probe], forms: dict[str, FormTable],
             base: dict | None, corrected: dict) -> tuple[dict, dict]:
-    parsed = analysis.parsed
-    values = extract_fields(parsed.text, parsed.subject, contest, rules.common, base)
+    values = mail_fields(mail, contest, rules.common, base)
     for probe in probes:  # the application form wins over the body where it is readable
         table = forms.get(probe.sha256)
         if table and table.grids and is_form(probe.filename, probe.kind):
             values.update(fields_from_grids(table.grids, contest.fields))
     if contest.field_rule("phone") and not values.get("phone"):
-        phone = find_phone("\n".join([new_text(parsed.text), *map(str, values.values())]))
+        phone = find_phone("\n".join([new_text(mail.text), *map(str, values.values())]))
         if phone:
             values["phone"] = phone
+    if contest.kind == "report":
+        values.setdefault("unit", report_unit(mail, contest))
     values.update({name: value for name, value in corrected.items() if contest.field_rule(name)})
     return canonical_fields(values, contest, rules.common)

@@ -3,6 +3,12 @@
 Pure: no disk, no network. Attachment bytes ride along in memory so the
 ingest stage can store them by hash; names from the sender are kept for
 display only and never become paths.
+
+The structure mail-parser flattens is read back from the message tree: a
+signature logo inside multipart/related (Outlook's image001.png) is body
+decoration, not a work; a forwarded message (attached as message/rfc822, or
+written inline under a client's forward block) is the entry, and
+`entry_mail()` gives the message as the judge should see it.
 """
 
 from __future__ import annotations
@@ -15,24 +21,30 @@ import email.policy
 import hashlib
 import mmap
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.errors import HeaderParseError
 from email.header import decode_header
 from email.utils import getaddresses, parsedate_to_datetime
 from html.parser import HTMLParser
 from typing import Callable, Iterable, Iterator
+from urllib.parse import unquote
 
 import filetype
 import mailparser
 import pybase64
 
 from .charsets import canonical_charset, decode_text, repair_message
+from .forwards import find_forward
 
 DOCUMENT_EXTENSIONS = {"xlsx", "xls", "docx", "doc", "wps", "et", "pdf", "odt", "ods"}
 # Headers the classifier needs, kept verbatim (decoded) in ParsedMail.headers.
 KEPT_HEADERS = ("auto-submitted", "x-autoreply", "x-autorespond", "x-auto-response-suppress", "precedence",
                 "list-id", "list-unsubscribe", "return-path", "x-inbox-daemon", "content-type", "x-mailer",
                 "user-agent", "delivery-date")
+
+
+# An inline image larger than this is a photo pasted into the body (QQ Mail keeps the original), not a logo.
+DECORATION_MAX = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -45,6 +57,31 @@ class Attachment:
     sha256: str
     data: bytes = field(repr=False, compare=False, default=b"")  # empty when `stored`
     stored: bool = False  # decoded straight into the attachment store (large bodies)
+    decoration: bool = False  # part of the HTML body (a signature logo in multipart/related): never a work
+    forwarded: bool = False  # belongs to an attached (message/rfc822) forwarded message
+
+    @property
+    def is_file(self) -> bool:
+        """What routing and judging count: neither body decoration nor the container of a forwarded message."""
+        return not self.decoration and self.kind != "message"
+
+
+Table = tuple[tuple[str, ...], ...]  # rows of cell texts
+
+
+@dataclass(frozen=True)
+class Forwarded:
+    """The original message inside a forward: the entry, whose author is its sender, not the forwarder."""
+
+    how: str  # attached (message/rfc822) | inline (a forward block in the text)
+    sender: str  # the original's address, lower-cased; "" when the block names none
+    sender_name: str
+    subject: str
+    date: str | None  # ISO for an attached message; as the client wrote it for an inline block
+    text: str
+    html: str = ""
+    tables: tuple[Table, ...] = ()
+    attachments: tuple[Attachment, ...] = ()  # the original's own files (attached forwards only)
 
 
 @dataclass(frozen=True)
@@ -63,6 +100,12 @@ class ParsedMail:
     html: str
     attachments: tuple[Attachment, ...]
     defects: tuple[str, ...] = ()
+    tables: tuple[Table, ...] = ()  # tables of the HTML body (labels and values pasted from Word, Excel, WPS)
+    forwarded: Forwarded | None = None  # the forwarded original, when this message forwards an entry
+
+    @property
+    def files(self) -> tuple[Attachment, ...]:
+        return tuple(a for a in self.attachments if a.is_file)
 
 
 class _TextExtractor(HTMLParser):
@@ -83,7 +126,7 @@ class _TextExtractor(HTMLParser):
         elif tag in self.BLOCKS:
             self.parts.append("\n")
         elif tag in ("td", "th"):
-            self.parts.append(" ")
+            self.parts.append("\t")  # a cell boundary: `作品名称<TAB>守护` is read as a label and its value
         elif tag == "a":
             href = dict(attrs).get("href") or ""
             if href.startswith(("http://", "https://")):
@@ -108,8 +151,76 @@ def html_to_text(html: str) -> str:
     except (AssertionError, ValueError):  # HTMLParser on hopeless markup
         return re.sub(r"<[^>]+>", " ", html)
     text = "".join(extractor.parts).replace("\xa0", " ")
-    lines = [re.sub(r"[ \t\u3000]+$", "", line) for line in text.splitlines()]
+    lines = [re.sub(r"[ \t\u3000]+$", "", re.sub(r"^[ \t]*\t[ \t]*", "", line)) for line in text.splitlines()]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+class _TableReader(HTMLParser):
+    """The tables of an HTML body as rows of cell texts (Word, Excel and WPS paste tables; Outlook keeps them)."""
+
+    MAX_CELLS = 5000  # a hostile body cannot make this unbounded
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.open: list[list[list[str]]] = []  # the rows of each table being read, innermost last
+        self.cell: list[str] | None = None
+        self.tables: list[Table] = []
+        self.hidden = 0
+        self.cells = 0
+
+    def _close_cell(self) -> None:
+        if self.cell is not None and self.open:
+            text = "".join(self.cell).replace("\xa0", " ")
+            lines = (re.sub(r"[ \t\u3000]+", " ", line).strip() for line in text.splitlines())
+            if not self.open[-1]:
+                self.open[-1].append([])
+            self.open[-1][-1].append("\n".join(line for line in lines if line))
+            self.cells += 1
+        self.cell = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag in _TextExtractor.HIDDEN:
+            self.hidden += 1
+        elif tag == "table":
+            self._close_cell()
+            self.open.append([])
+        elif tag == "tr" and self.open:
+            self._close_cell()
+            self.open[-1].append([])
+        elif tag in ("td", "th") and self.open and self.cells < self.MAX_CELLS:
+            self._close_cell()
+            self.cell = []
+        elif tag in _TextExtractor.BLOCKS and self.cell is not None:
+            self.cell.append("\n")
+
+    def handle_endtag(self, tag):
+        if tag in _TextExtractor.HIDDEN:
+            self.hidden = max(0, self.hidden - 1)
+        elif tag in ("td", "th"):
+            self._close_cell()
+        elif tag == "table" and self.open:
+            self._close_cell()
+            rows = tuple(tuple(row) for row in self.open.pop() if any(row))
+            if rows:
+                self.tables.append(rows)
+
+    def handle_data(self, data):
+        if self.cell is not None and not self.hidden:
+            self.cell.append(data)
+
+
+def html_tables(html: str) -> tuple[Table, ...]:
+    if "<td" not in html.lower():
+        return ()
+    reader = _TableReader()
+    try:
+        reader.feed(html)
+        reader.close()
+    except (AssertionError, ValueError):
+        pass
+    while reader.open:  # tables left open by the sender's markup
+        reader.handle_endtag("table")
+    return tuple(reader.tables)
 
 
 def attachment_kind(data: bytes, filename: str, declared_type: str) -> tuple[str, str | None]:
@@ -380,6 +491,115 @@ def _message(raw: bytes):
     return message
 
 
+@dataclass(frozen=True)
+class _Place:
+    """Where a part that mail-parser lists as an attachment sits in the message tree."""
+
+    content_type: str
+    related: bool  # inside multipart/related: part of the HTML body
+    disposition: str
+    content_id: str
+    forward: int | None  # which attached forwarded message (message/rfc822) holds it
+
+
+def _listed_as_attachment(part, disposition: str) -> bool:
+    """mail-parser's own test (core.parse), so its list and the tree line up one to one."""
+    if part.is_multipart() and disposition != "attachment":
+        return False
+    subtype = part.get_content_subtype()
+    return bool(part.get_filename() or (part.get("content-id") and subtype not in ("html", "plain"))
+                or subtype in "rtf" or disposition == "attachment")
+
+
+def _places(message) -> tuple[list[_Place], list]:
+    """Each attachment's place, in mail-parser's order, and the forwarded messages (message/rfc822 parts)."""
+    places, forwards = [], []
+
+    def visit(part, related: bool, forward: int | None) -> None:
+        disposition = (part.get_content_disposition() or "").lower()
+        content_type = part.get_content_type()
+        if _listed_as_attachment(part, disposition):
+            places.append(_Place(content_type, related, disposition,
+                                 str(part.get("content-id") or "").strip().strip("<>").lower(), forward))
+        if not part.is_multipart():
+            return
+        if content_type == "message/rfc822":
+            inner = part.get_payload()
+            if inner and forward is None:
+                forwards.append(inner[0])
+                forward = len(forwards) - 1
+        related = related or content_type == "multipart/related"
+        for child in part.get_payload():
+            if hasattr(child, "get_content_type"):
+                visit(child, related, forward)
+
+    visit(message, False, None)
+    return places, forwards
+
+
+def _placed(items: list[dict], places: list[_Place]) -> list[_Place | None]:
+    """The place of each mail-parser attachment, matched in order by content type (None where it cannot be)."""
+    result, position = [], 0
+    for item in items:
+        wanted = str(item.get("mail_content_type") or "").lower()
+        found = next((i for i in range(position, len(places)) if places[i].content_type == wanted), None)
+        if found is None:
+            result.append(None)
+            continue
+        result.append(places[found])
+        position = found + 1
+    return result
+
+
+def _referenced_cids(html: str) -> set[str]:
+    return {unquote(cid).strip("<>").lower() for cid in re.findall(r"cid:([^\"'\s>)]+)", html, re.I)}
+
+
+def _is_decoration(attachment: Attachment, place: _Place | None, cids: set[str]) -> bool:
+    """A small image of the HTML body: referenced by Content-ID, or marked inline inside multipart/related."""
+    if place is None or attachment.kind not in ("image", "other") or attachment.size > DECORATION_MAX:
+        return False
+    referenced = bool(place.content_id) and place.content_id in cids
+    return referenced or (place.related and place.disposition == "inline")
+
+
+def _body_parts(message) -> tuple[str, str]:
+    """(plain, html) of a forwarded message: its text parts that are not attachments, decoded by their charset."""
+    plain, html = [], []
+    for part in message.walk():
+        if part.is_multipart():
+            continue
+        disposition = (part.get_content_disposition() or "").lower()
+        if _listed_as_attachment(part, disposition) and disposition != "inline":
+            continue
+        payload = part.get_payload(decode=True) or b""
+        if part.get_content_type() == "text/plain":
+            plain.append(decode_text(payload, part.get_content_charset()))
+        elif part.get_content_type() == "text/html":
+            html.append(decode_text(payload, part.get_content_charset()))
+    return "\n".join(plain).strip(), "\n".join(html)
+
+
+def _attached_forward(message, attachments: tuple[Attachment, ...]) -> Forwarded:
+    senders = _addresses(str(message.get("From") or ""))
+    name, address = senders[0] if senders else ("", "")
+    plain, html = _body_parts(message)
+    text = (plain or html_to_text(html)).replace("\r\n", "\n")
+    return Forwarded(how="attached", sender=address.strip().lower(), sender_name=decode_words(name.strip()),
+                     subject=decode_words(str(message.get("Subject") or "").strip()),
+                     date=_iso_date(str(message.get("Date") or "")), text=text, html=html, tables=html_tables(html),
+                     attachments=attachments)
+
+
+def _inline_forward(text: str, subject: str) -> Forwarded | None:
+    found = find_forward(text, subject)
+    if found is None:
+        return None
+    name = decode_words(found.sender_name)
+    return Forwarded(how="inline", sender=found.sender, sender_name=name, subject=found.subject,
+                     date=found.date or None, text=found.text)
+
+
 def _parse(raw: bytes, aside: _SetAside | None = None) -> ParsedMail | None:
     message = _message(raw)
     parser = mailparser.MailParser(repair_message(message))
@@ -389,24 +609,34 @@ def _parse(raw: bytes, aside: _SetAside | None = None) -> ParsedMail | None:
     senders = _addresses(parser.from_)
     sender_name, sender = senders[0] if senders else ("", "")
     reply_to = _addresses(parser.reply_to)
+    html = "\n".join(parser.text_html)
+    places, forwards = _places(message)
+    placed = _placed(parser.attachments, places)
+    cids = _referenced_cids(html)
     attachments = []
-    for item in parser.attachments:
+    for item, place in zip(parser.attachments, placed, strict=True):
         data = _payload_bytes(item)
         filename = str(item.get("filename") or "")
         declared = str(item.get("mail_content_type") or "application/octet-stream").lower()
         index = _marker_index(data) if aside else None
-        if index is not None:
-            attachments.append(aside.attachment(index, filename, declared))
-            continue
-        attachments.append(_attachment(data, filename, declared))
-    html = "\n".join(parser.text_html)
+        attachment = (aside.attachment(index, filename, declared) if index is not None
+                      else _attachment(data, filename, declared))
+        attachments.append(replace(attachment, decoration=_is_decoration(attachment, place, cids),
+                                   forwarded=place is not None and place.forward is not None))
     # Text of unknown subtypes (a broken boundary leaves the whole body there) is the last resort.
     text = ("\n".join(parser.text_plain).strip() or html_to_text(html)
-            or "\n".join(parser.text_not_managed).strip())
+            or "\n".join(parser.text_not_managed).strip()).replace("\r\n", "\n")
+    subject = _first(parser.subject)
+    if forwards:
+        inner = tuple(a for a, place in zip(attachments, placed, strict=True)
+                      if place is not None and place.forward == 0 and a.kind != "message")
+        forwarded = _attached_forward(forwards[0], inner)
+    else:
+        forwarded = _inline_forward(text, subject)
     kept = {name: _first(headers.get(name) or _header_case(headers, name)) for name in KEPT_HEADERS}
     return ParsedMail(
         message_id=_first(parser.message_id).strip(),
-        subject=_first(parser.subject),
+        subject=subject,
         sender=sender.strip().lower(),
         sender_name=decode_words(sender_name.strip()),
         reply_to=reply_to[0][1].strip().lower() if reply_to else "",
@@ -415,11 +645,36 @@ def _parse(raw: bytes, aside: _SetAside | None = None) -> ParsedMail | None:
         in_reply_to=_first(headers.get("In-Reply-To")),
         references=tuple(re.findall(r"<[^<>\s]+>", _first(headers.get("References")))),
         headers={k: v for k, v in kept.items() if v},
-        text=text.replace("\r\n", "\n"),
+        text=text,
         html=html,
         attachments=tuple(attachments),
         defects=tuple(sorted(parser.defects_categories)),
+        tables=html_tables(html),
+        forwarded=forwarded,
     )
+
+
+FORWARD_PREFIX = re.compile(r"^\s*(?:(?:回复|答复|Re|AW)\s*[:：]\s*)*(?:转发|轉寄|转寄|Fwd?|FW|WG|TR)\s*[:：]\s*", re.I)
+
+
+def entry_mail(mail: ParsedMail, own_addresses: tuple[str, ...] = ()) -> ParsedMail:
+    """The message as the entry it carries, for routing, extraction and judging.
+
+    For a forward: the original's subject, author name, text and tables, and the files of both
+    messages (a union often forwards the text and attaches the video itself). Never body decoration
+    or the message/rfc822 container. Sender, Reply-To and threading stay the forwarder's: the reply
+    goes to whoever sent this message. Our own reply forwarded back to us (a contestant answering with
+    转发 instead of 回复) is not an entry: the forwarder's own text is."""
+    files = mail.files
+    forwarded = mail.forwarded
+    if forwarded is not None and forwarded.sender and forwarded.sender in {a.lower() for a in own_addresses}:
+        forwarded = None
+    if forwarded is None:
+        return replace(mail, attachments=files)
+    return replace(mail, subject=forwarded.subject or FORWARD_PREFIX.sub("", mail.subject),
+                   sender_name=forwarded.sender_name, text=forwarded.text,
+                   html=forwarded.html if forwarded.how == "attached" else mail.html,
+                   tables=forwarded.tables if forwarded.how == "attached" else mail.tables, attachments=files)
 
 
 def _header_case(headers: dict, name: str):

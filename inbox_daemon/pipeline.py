@@ -152,7 +152,7 @@ def record(store: Store, pk: int, token: str, row: dict, analysis: Analysis, dec
     with store.write():
         store.register.check_claim(pk, token)
         receipt = decision.receipt
-        if receipt is None and decision.outcome != "ignored":
+        if receipt is None and decision.receipt_prefix:  # a new entry (not ignored mail, not a note on one)
             year = datetime.fromisoformat(row["received_at"]).astimezone(context.timezone).year
             receipt = store.register.allocate_receipt(decision.receipt_prefix, year)
         rules = [f.as_dict() for f in decision.findings]

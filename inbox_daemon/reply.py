@@ -31,6 +31,7 @@ ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-
 UNANSWERABLE = re.compile(r"^(no-?reply|do-?not-?reply|mailer-daemon|postmaster|post_master|mail-daemon|bounces?)"
                           r"([+._-].*)?$", re.I)
 CJK = re.compile(r"[\u3400-\u9fff]")
+<<<<<<< HEAD
 ISO_MINUTE = re.compile(r"(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2})(?::\d{2})?")
 
 
@@ -78,6 +79,9 @@ def entry_words(contest: Contest | None) -> dict[str, str]:
     words = {**entries["default"], **entries.get(contest.id if contest else "", {})}
     name = contest.name if contest else "比赛"
     return {key: value.format(contest=name) for key, value in words.items()}
+=======
+NEVER_ANSWERED = {"not_a_submission", "reply_question"}
+>>>>>>> main
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,9 @@ def decide(*, outcome: str, rule_ids: list[str], sender: str, reply_to: str, own
     """The reply a judged message gets, if any."""
     if outcome in ("ignored", "error"):
         return Decision(None, reason=f"no reply to {outcome} mail")
+    quiet = NEVER_ANSWERED & {rule.split(":", 1)[0] for rule in rule_ids}
+    if quiet:  # spam and stray mail, questions for staff: a person answers, if anyone
+        return Decision(None, reason=f"not answered automatically: {', '.join(sorted(quiet))}")
     to = reply_target(sender, reply_to)
     if to is None:
         return Decision(None, reason="no valid From/Reply-To address")

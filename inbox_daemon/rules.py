@@ -1,20 +1,35 @@
-"""`rules/*.toml` loaded into frozen dataclasses, with a schema check that names file, key and reason.
+"""`rules/*.toml` loaded into frozen dataclasses, checked whole at load.
 
 Every number, date, label and word list of the contests lives in those files;
-this module only knows their shape.
+this module only knows their shape. A rules folder with any problem (an
+unknown key, a wrong type, a window that closes before it opens, a regex that
+does not compile, a rule id without a severity or a message) is refused with
+every problem named by file, line and key, so judging never meets a broken one.
 """
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
 from .errors import ConfigError
+from .validate import (INVALID, Checker, Day, Flag, Integer, Items, Moment, Number, Problem, Table, Tables, Text,
+                       raise_problems)
 
 SEVERITIES = ("reject", "review", "warn", "info")
 FIELD_KINDS = ("text", "title", "phone", "gender", "bio", "date", "int")
+CONTEST_KINDS = ("entry", "report")  # a report (activity_report) is acknowledged, not judged as a work
+# Every rule id the daemon can record (RULES.md's table): each needs a severity and a message in common.toml.
+RULE_IDS = ("field_missing", "phone_invalid", "gender_invalid", "bio_too_short", "bio_length", "attachment_missing",
+            "attachment_type", "video_too_long", "video_unreadable", "video_resolution", "photo_too_small",
+            "photo_set_size", "photo_edited", "form_missing", "form_unreadable", "team_too_small", "team_too_new",
+            "late", "early", "large_attachment_link", "duplicate_resubmission", "duplicate_other_sender",
+            "contest_unknown", "attachment_count", "archive_unreadable", "withdrawal_request", "not_a_submission",
+            "probe_timeout", "processing_failed", "reply_question")
+RECEIPT_PREFIX = re.compile(r"[A-Z]{2,4}")  # RECEIPT_IN_TEXT finds receipts in subjects by this shape
 
 
 @dataclass(frozen=True)
@@ -24,9 +39,11 @@ class FieldRule:
     required: bool = True
     kind: str = "text"
     unless: str | None = None  # not required when this other field is present
+    fallback: str | None = None  # when absent, this other field's value stands in (团队名称 for 作者)
     choices: tuple[str, ...] = ()
     min: int | None = None
     before: date | None = None
+    rule: str | None = None  # the rule id raised when `min` or `before` is not met
 
 
 @dataclass(frozen=True)
@@ -34,6 +51,7 @@ class VideoRule:
     count: int = 1
     max_duration_s: float = 180
     min_short_side: int | None = None
+    extra_names: tuple[str, ...] = ()  # 花絮, 幕后: a second video named so is an extra, not a second work
 
 
 @dataclass(frozen=True)
@@ -51,6 +69,18 @@ class FormRule:
 
 
 @dataclass(frozen=True)
+class Unit:
+    """A unit the notice asks to report (activity_report): its name and the shorter ways mail names it."""
+
+    name: str
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.name, *self.aliases)
+
+
+@dataclass(frozen=True)
 class Contest:
     id: str
     name: str
@@ -65,6 +95,9 @@ class Contest:
     photos: PhotoRule | None = None
     form: FormRule | None = None
     messages: dict = field(default_factory=dict)
+    kind: str = "entry"  # entry | report
+    units: tuple[Unit, ...] = ()  # report: the units expected to report by `closes`
+    severities: dict = field(default_factory=dict)  # this contest's own severity for a rule id
 
     def field_rule(self, name: str) -> FieldRule | None:
         return next((f for f in self.fields if f.name == name), None)
@@ -80,6 +113,9 @@ class Common:
     bio: dict[str, int]
     severities: dict[str, str]
     messages: dict[str, str]
+    replies: dict = field(default_factory=dict)  # words of replies that are not corrections
+    submission: dict = field(default_factory=dict)  # what makes a message a submission at all
+    forms: dict = field(default_factory=dict)  # names of a photographed paper form
 
 
 @dataclass(frozen=True)
@@ -87,8 +123,9 @@ class RuleSet:
     common: Common
     contests: dict[str, Contest]
 
-    def severity(self, rule_id: str) -> str:
-        return self.common.severities[rule_id.split(":", 1)[0]]
+    def severity(self, rule_id: str, contest: Contest | None = None) -> str:
+        base = rule_id.split(":", 1)[0]
+        return (contest.severities.get(base) if contest else None) or self.common.severities[base]
 
     def message(self, rule_id: str, contest: Contest | None, **values) -> str:
         base = rule_id.split(":", 1)[0]
@@ -99,98 +136,150 @@ class RuleSet:
             return template
 
 
-# -- schema ------------------------------------------------------------------
+# -- schema ------------------------------------------------------------------------------------------------
 
-_CONTEST_KEYS = {"id": str, "name": str, "receipt_prefix": str, "opens": datetime, "closes": datetime,
-                 "routing": dict, "fields": dict, "video": dict, "photos": dict, "form": dict, "messages": dict}
-_ROUTING_KEYS = {"keywords": list, "ask_keywords": list, "attachment": str}
-_FIELD_KEYS = {"labels": list, "required": bool, "kind": str, "unless": str, "choices": list, "min": int,
-               "before": date}
-_VIDEO_KEYS = {"count": int, "max_duration_s": (int, float), "min_short_side": int}
-_PHOTO_KEYS = {"format": str, "min_bytes": int, "set_min": int, "edited_software": list}
-_FORM_KEYS = {"name": str, "formats": list}
-_COMMON_KEYS = {"ignore": dict, "gender": dict, "large_attachment": dict, "receipts": dict, "units": dict,
-                "bio": dict, "severities": dict, "messages": dict}
+WORDS = Items()
+REGEX = Text(regex=True)
 
+COMMON = Table({
+    "ignore": Table({key: WORDS for key in ("auto_submitted_values_not", "autoreply_headers", "precedence",
+                                            "list_headers", "bounce_senders", "bulk_return_path_prefixes",
+                                            "bounce_content_types", "auto_reply_subjects")}, required=True),
+    "gender": Table({"male": Items(nonempty=True, required=True), "female": Items(nonempty=True, required=True)},
+                    required=True),
+    "large_attachment": Table({
+        "url_patterns": Items(REGEX),  # unnamed links (older rules files): shown as 云附件
+        "links": Table(values=Items(REGEX, nonempty=True)),  # provider name -> its link patterns
+        "markers": WORDS,
+        "size_pattern": Text(regex=True, groups=2),
+        "expiry_pattern": Text(regex=True, groups=5),
+        "expiry_days_pattern": Text(regex=True, groups=1),
+        "code_pattern": Text(regex=True, groups=1),
+    }),
+    "receipts": Table({"unknown_prefix": Text()}),
+    "units": Table({"unions": WORDS, "other": Text()}),
+    "bio": Table({"too_short": Integer(0), "normal_min": Integer(0), "normal_max": Integer(1)}),
+    "severities": Table(values=Text(choices=SEVERITIES), required=True),
+    "messages": Table(values=Text(), required=True),
+    "replies": Table({"thanks": WORDS, "questions": WORDS, "withdrawal": WORDS, "short_reply_chars": Integer(1)}),
+    "submission": Table({"evidence_fields": WORDS, "spam_words": WORDS}),
+    "forms": Table({"image_names": WORDS}),
+})
 
-class _Checker:
-    def __init__(self, path: Path):
-        self.path = path
-        self.problems: list[str] = []
+FIELD = Table({"labels": Items(nonempty=True, required=True), "required": Flag(), "kind": Text(choices=FIELD_KINDS),
+               "unless": Text(), "fallback": Text(), "choices": WORDS, "min": Integer(0), "before": Day(),
+               "rule": Text()})
 
-    def fail(self, key: str, zh: str, en: str) -> None:
-        self.problems.append(f"{self.path.name}: {key}: {zh} / {en}")
-
-    def table(self, data: dict, spec: dict, prefix: str, required: tuple[str, ...] = ()) -> dict:
-        for key, value in data.items():
-            where = f"{prefix}{key}"
-            if key not in spec:
-                self.fail(where, "未知的键", "unknown key")
-                continue
-            expected = spec[key]
-            ok = isinstance(value, expected) and not (expected is int and isinstance(value, bool))
-            if expected is date and isinstance(value, datetime):
-                ok = False
-            if not ok:
-                name = getattr(expected, "__name__", str(expected))
-                self.fail(where, f"类型应为 {name}", f"must be {name}")
-        for key in required:
-            if key not in data:
-                self.fail(f"{prefix}{key}", "必须填写", "is required")
-        return data
+CONTEST = Table({
+    "id": Text(required=True), "name": Text(required=True), "kind": Text(choices=CONTEST_KINDS),
+    "receipt_prefix": Text(required=True), "opens": Moment(required=True), "closes": Moment(required=True),
+    "routing": Table({"keywords": WORDS, "ask_keywords": WORDS,
+                      "attachment": Text(choices=("video", "image", "document"))}, required=True),
+    "fields": Table(values=FIELD),
+    "video": Table({"count": Integer(1), "max_duration_s": Number(), "min_short_side": Integer(1),
+                    "extra_names": WORDS}),
+    "photos": Table({"format": Text(), "min_bytes": Integer(1), "set_min": Integer(2), "edited_software": WORDS}),
+    "form": Table({"name": Text(required=True), "formats": Items(nonempty=True, required=True)}),
+    "messages": Table(values=Text()),
+    "severities": Table(values=Text(choices=SEVERITIES)),
+    "units": Tables(Table({"name": Text(required=True), "aliases": WORDS})),
+})
 
 
 def _strings(values) -> tuple[str, ...]:
     return tuple(str(v) for v in values or ())
 
 
-def _load_contest(path: Path, data: dict, checker: _Checker) -> Contest | None:
-    checker.table(data, _CONTEST_KEYS, "", ("id", "name", "receipt_prefix", "opens", "closes", "routing"))
-    if data.get("id") != path.stem:
-        checker.fail("id", f"必须与文件名一致（{path.stem}）", f"must equal the file name ({path.stem})")
-    for key in ("opens", "closes"):
-        value = data.get(key)
-        if isinstance(value, datetime) and value.tzinfo is None:
-            checker.fail(key, "必须带时区，如 +08:00", "must carry an offset such as +08:00")
-    routing = checker.table(data.get("routing", {}), _ROUTING_KEYS, "routing.")
-    fields = []
-    for name, spec in data.get("fields", {}).items():
-        if not isinstance(spec, dict):
-            checker.fail(f"fields.{name}", "必须是表", "must be a table")
-            continue
-        checker.table(spec, _FIELD_KEYS, f"fields.{name}.", ("labels",))
-        if spec.get("kind", "text") not in FIELD_KINDS:
-            checker.fail(f"fields.{name}.kind", f"取值必须是 {'、'.join(FIELD_KINDS)}",
-                         f"must be one of {', '.join(FIELD_KINDS)}")
-        fields.append(FieldRule(name=name, labels=_strings(spec.get("labels")), required=spec.get("required", True),
-                                kind=spec.get("kind", "text"), unless=spec.get("unless"),
-                                choices=_strings(spec.get("choices")), min=spec.get("min"),
-                                before=spec.get("before")))
+def _check_common(c: Checker, raw: dict, data: dict) -> None:
+    """Cross-key checks; which rules exist is read from `raw`, so a bad value is not also reported missing."""
+    severities, messages = raw.get("severities", {}), raw.get("messages", {})
+    if not isinstance(severities, dict) or not isinstance(messages, dict):
+        return
+    for rule in severities:
+        if rule not in messages:
+            c.fail(("severities", rule), "该规则缺少中文说明（[messages]）", "the rule has no message in [messages]")
+    for rule in messages:
+        if rule not in severities:
+            c.fail(("messages", rule), "该规则缺少严重程度（[severities]）", "the rule has no severity in [severities]")
+    for rule in RULE_IDS:
+        if rule not in severities:
+            c.fail(("severities",), f"缺少规则 {rule} 的严重程度和说明", f"rule {rule} has no severity and message")
+    bio = data.get("bio", {})
+    if bio.get("normal_min", 0) > bio.get("normal_max", 10**9):
+        c.fail(("bio", "normal_min"), "不能大于 normal_max", "must not exceed normal_max")
+    if bio.get("too_short", 0) > bio.get("normal_min", 10**9):
+        c.fail(("bio", "too_short"), "不能大于 normal_min", "must not exceed normal_min")
+
+
+def _check_contest(c: Checker, path: Path, data: dict, rule_ids: set[str]) -> None:
+    if "id" in data and data["id"] != path.stem:
+        c.fail(("id",), f"必须与文件名一致（{path.stem}）", f"must equal the file name ({path.stem})")
+    if "receipt_prefix" in data and not RECEIPT_PREFIX.fullmatch(data["receipt_prefix"]):
+        c.fail(("receipt_prefix",), "必须是 2–4 个大写英文字母，如 WSP", "must be 2-4 capital letters, e.g. WSP")
+    opens, closes = data.get("opens"), data.get("closes")
+    if isinstance(opens, datetime) and isinstance(closes, datetime) and not opens < closes:
+        c.fail(("closes",), "截止时间必须晚于开始时间（opens）", "must be later than opens")
+    fields = data.get("fields", {})
+    for name, spec in fields.items():
+        for key in ("unless", "fallback"):
+            if spec.get(key) and spec[key] not in fields:
+                c.fail(("fields", name, key), f"没有名为 {spec[key]} 的字段", f"there is no field named {spec[key]}")
+        if ("min" in spec or "before" in spec) and not spec.get("rule"):
+            c.fail(("fields", name), "设了 min 或 before 时须用 rule 指明规则编号",
+                   "min or before needs a rule id in `rule`")
+        if spec.get("rule") and spec["rule"] not in rule_ids:
+            c.fail(("fields", name, "rule"), f"未知的规则编号 {spec['rule']}", f"unknown rule id {spec['rule']}")
+        if "min" in spec and spec.get("kind") != "int":
+            c.fail(("fields", name, "min"), "只用于 kind = \"int\" 的字段", 'applies to kind = "int" only')
+        if "before" in spec and spec.get("kind") != "date":
+            c.fail(("fields", name, "before"), "只用于 kind = \"date\" 的字段", 'applies to kind = "date" only')
+    for table in ("messages", "severities"):
+        for key in data.get(table, {}):
+            if key not in rule_ids:
+                c.fail((table, key), "不是已知的规则编号", "is not a known rule id")
+    if data.get("kind") == "report" and not data.get("units"):
+        c.fail(("units",), "报送类（kind = \"report\"）须列出应报送的单位 [[units]]",
+               'a report (kind = "report") lists the units expected to report in [[units]]')
+
+
+def _contest(data: dict) -> Contest:
+    routing = data["routing"]
+    fields = tuple(FieldRule(name=name, labels=_strings(spec["labels"]), required=spec.get("required", True),
+                             kind=spec.get("kind", "text"), unless=spec.get("unless"), fallback=spec.get("fallback"),
+                             choices=_strings(spec.get("choices")), min=spec.get("min"), before=spec.get("before"),
+                             rule=spec.get("rule"))
+                   for name, spec in data.get("fields", {}).items())
     video = photos = form = None
     if "video" in data:
-        video = VideoRule(**checker.table(data["video"], _VIDEO_KEYS, "video."))
+        spec = data["video"]
+        video = VideoRule(**{**spec, "extra_names": _strings(spec.get("extra_names"))})
     if "photos" in data:
-        spec = checker.table(data["photos"], _PHOTO_KEYS, "photos.")
+        spec = data["photos"]
         photos = PhotoRule(**{**spec, "edited_software": tuple(s.lower() for s in spec.get("edited_software", ()))})
     if "form" in data:
-        spec = checker.table(data["form"], _FORM_KEYS, "form.", ("name", "formats"))
-        form = FormRule(name=spec.get("name", ""), formats=tuple(f.lower() for f in spec.get("formats", ())))
-    if checker.problems:
-        return None
+        form = FormRule(name=data["form"]["name"], formats=tuple(f.lower() for f in data["form"]["formats"]))
     return Contest(id=data["id"], name=data["name"], receipt_prefix=data["receipt_prefix"], opens=data["opens"],
                    closes=data["closes"], keywords=_strings(routing.get("keywords")),
                    ask_keywords=_strings(routing.get("ask_keywords")), attachment=routing.get("attachment"),
-                   fields=tuple(fields), video=video, photos=photos, form=form,
-                   messages=dict(data.get("messages", {})))
+                   fields=fields, video=video, photos=photos, form=form, messages=dict(data.get("messages", {})),
+                   kind=data.get("kind", "entry"),
+                   units=tuple(Unit(u["name"], _strings(u.get("aliases"))) for u in data.get("units", ())),
+                   severities=dict(data.get("severities", {})))
 
 
-def _read(path: Path) -> dict:
+def _read(path: Path, problems: list[Problem]) -> tuple[str, dict | None]:
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path.name}: TOML 语法错误 / TOML syntax error: {err}") from err
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"无法读取规则文件 {path} / cannot read rules file {path}: {err}") from err
+        problems.append(Problem(path.name, None, "", "无法读取规则文件（须为 UTF-8）", f"cannot read the rules file: {err}"))
+        return "", None
+    try:
+        return text, tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        line = re.search(r"line (\d+)", str(err))
+        problems.append(Problem(path.name, int(line[1]) if line else None, "", "TOML 语法错误",
+                                f"TOML syntax error: {err}"))
+        return text, None
 
 
 def contest_ids(rules_dir: Path) -> tuple[str, ...]:
@@ -198,39 +287,50 @@ def contest_ids(rules_dir: Path) -> tuple[str, ...]:
 
 
 def load_rules(rules_dir: str | Path) -> RuleSet:
-    """Load and check every rules file; raise ConfigError listing each problem with file and key."""
+    """Load and check every rules file; raise ConfigError listing each problem with file, line and key."""
     rules_dir = Path(rules_dir)
     common_path = rules_dir / "common.toml"
     if not common_path.exists():
         raise ConfigError(f"规则目录缺少 common.toml / rules dir lacks common.toml: {rules_dir}")
-    problems: list[str] = []
-    checker = _Checker(common_path)
-    data = checker.table(_read(common_path), _COMMON_KEYS, "", ("ignore", "gender", "severities", "messages"))
-    for rule, severity in data.get("severities", {}).items():
-        if severity not in SEVERITIES:
-            checker.fail(f"severities.{rule}", f"取值必须是 {'、'.join(SEVERITIES)}", f"must be one of {SEVERITIES}")
-        if rule not in data.get("messages", {}):
-            checker.fail(f"messages.{rule}", "缺少该规则的中文说明", "the rule has no message")
-    problems += checker.problems
-    common = Common(ignore=data.get("ignore", {}),
-                    gender={k: tuple(str(v).lower() for v in vs) for k, vs in data.get("gender", {}).items()},
-                    large_attachment=data.get("large_attachment", {}), receipts=data.get("receipts", {}),
-                    units=data.get("units", {}), bio=data.get("bio", {}),
-                    severities=data.get("severities", {}), messages=data.get("messages", {}))
-    contests = {}
+    problems: list[Problem] = []
+    text, raw = _read(common_path, problems)
+    common_data: dict = {}
+    if raw is not None:
+        checker = Checker(common_path, text)
+        checked = checker.check(COMMON, raw)
+        common_data = checked if checked is not INVALID else {}
+        _check_common(checker, raw, common_data)
+        problems += checker.problems
+    rule_ids = set(common_data.get("severities", {})) | set(RULE_IDS)
+    contests, prefixes = {}, {}
     for path in sorted(rules_dir.glob("*.toml")):
         if path.stem == "common":
             continue
-        checker = _Checker(path)
-        contest = _load_contest(path, _read(path), checker)
-        for key in (contest.messages if contest else {}):
-            if key not in common.severities:
-                checker.fail(f"messages.{key}", "不是已知的规则", "is not a known rule id")
+        text, raw = _read(path, problems)
+        if raw is None:
+            continue
+        checker = Checker(path, text)
+        data = checker.check(CONTEST, raw)
+        if data is INVALID:
+            problems += checker.problems
+            continue
+        _check_contest(checker, path, data, rule_ids)
+        prefix = data.get("receipt_prefix")
+        if prefix in prefixes:
+            checker.fail(("receipt_prefix",), f"与 {prefixes[prefix]} 的回执号前缀重复",
+                         f"the same receipt prefix as {prefixes[prefix]}")
+        prefixes.setdefault(prefix, path.name)
         problems += checker.problems
-        if contest:
-            contests[contest.id] = contest
+        if not checker.problems:
+            contests[data["id"]] = _contest(data)
     if not contests and not problems:
-        problems.append(f"{rules_dir}: 没有比赛规则文件 / no contest rules files")
-    if problems:
-        raise ConfigError("规则文件有错误 / rules files are invalid:\n  " + "\n  ".join(problems))
+        problems.append(Problem(str(rules_dir), None, "", "没有比赛规则文件", "no contest rules files"))
+    raise_problems(problems, "规则文件有错误", "rules files are invalid")
+    common = Common(ignore=common_data.get("ignore", {}),
+                    gender={k: tuple(str(v).lower() for v in vs) for k, vs in common_data["gender"].items()},
+                    large_attachment=common_data.get("large_attachment", {}), receipts=common_data.get("receipts", {}),
+                    units=common_data.get("units", {}), bio=common_data.get("bio", {}),
+                    severities=common_data["severities"], messages=common_data["messages"],
+                    replies=common_data.get("replies", {}), submission=common_data.get("submission", {}),
+                    forms=common_data.get("forms", {}))
     return RuleSet(common=common, contests=contests)

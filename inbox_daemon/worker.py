@@ -78,6 +78,8 @@ class Worker:
 
     def _start(self) -> None:
         context = multiprocessing.get_context("forkserver")  # never fork a process that runs threads
+        # Preload the reader, never the caller's __main__ (a script would run again in the server).
+        context.set_forkserver_preload([self.reader.partition(":")[0]])
         parent, child = context.Pipe()
         self.process = context.Process(target=_child, args=(child, self.root, self.rules, self.own, self.reader),
                                        name="inbox-daemon-reader", daemon=True)

@@ -13,6 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from servers import Dovecot, SmtpSink, self_signed_cert  # noqa: E402
+from browser import browser, console, demo_mail  # noqa: E402,F401  (the console in a real Chromium)
 
 from inbox_daemon.demo import media  # noqa: E402
 from inbox_daemon.config import load_config  # noqa: E402

@@ -294,13 +294,13 @@ def test_show_and_list_speak_chinese(tmp_path):
                                           "contests": ["photo"]}]))
     run_cli("--config", config, "poll", "--once")
     listed = run_cli("--config", config, "list", env={"COLUMNS": "200"})
-    assert "炉火" in listed.stdout and "收到时间" in listed.stdout and "共 1 封" in listed.stdout
+    assert "炉火" in listed.stdout and "收到时间" in listed.stdout and "共 1 件" in listed.stdout
     assert "未通过" in listed.stdout  # no photo attached: attachment_missing
     shown = run_cli("--config", config, "show", "1")
-    assert "sender_name: 王堃" in shown.stdout and "作品名称：炉火" in shown.stdout
+    assert "发件人：王堃 <a@qq.com>" in shown.stdout and "作品名称：炉火" in shown.stdout
     missing = run_cli("--config", config, "show", "WSP-2022-9999")
     assert missing.returncode == 1 and "错误：找不到回执号或编号 WSP-2022-9999" in missing.stderr
-    assert run_cli("--config", config, "list", "--outcome", "error").stdout.strip() == "没有符合条件的邮件。"
+    assert run_cli("--config", config, "list", "--outcome", "error").stdout.strip() == "没有符合条件的投稿。"
 
 
 def test_a_message_that_breaks_parsing_is_kept_as_error_and_the_pass_goes_on(tmp_path, monkeypatch):

@@ -119,3 +119,95 @@ contests = ["photo"]
                                            ("fast", None), (True, None)])
 def test_parse_duration(value, seconds):
     assert parse_duration(value) == seconds
+
+
+def test_every_public_key_loads(tmp_path):
+    """DESIGN.md "Public contracts": every key outside tools write, plus [web]; none renamed."""
+    config = load_config(write(tmp_path, """[storage]
+database = "d/inbox.db"
+files = "d/files"
+
+[[mailboxes]]
+name = "committee"
+source = "imap"
+host = "imap.qq.com"
+port = 993
+security = "tls"
+username = "382343653@qq.com"
+password_env = "QQ_PW"
+folder = "INBOX"
+done_folder = "已登记"
+contests = ["micro_video"]
+
+[[mailboxes]]
+name = "local"
+source = "maildir"
+path = "Maildir"
+contests = ["photo", "activity_report"]
+
+[smtp]
+transport = "smtp"
+host = "smtp.qq.com"
+port = 465
+security = "tls"
+username = "382343653@qq.com"
+password_env = "QQ_PW"
+from = "382343653@qq.com"
+outbox_dir = "out"
+
+[schedule]
+poll_every = "5m"
+digest_at = "20:30"
+timezone = "Asia/Shanghai"
+
+[digest]
+to = ["a@example.org"]
+reports_dir = "r"
+
+[web]
+listen = "0.0.0.0:8081"
+base_url = "https://contest.example.org"
+secret_env = "WEB_KEY"
+secure_cookies = true
+session_hours = 8
+"""))
+    assert config.mailboxes[1].contests == ("photo", "activity_report")
+    assert (config.smtp.port, config.schedule.poll_every, config.digest.to) == (465, 300, ("a@example.org",))
+    assert (config.web.port, config.web.base_url, config.web.secure_cookies, config.web.session_hours) == (
+        8081, "https://contest.example.org/", True, 8)
+
+
+def test_typos_and_ranges_through_the_shared_checker(tmp_path):
+    """The same checker as the rules: a close typo names the intended key; sizes and durations must be > 0."""
+    path = write(tmp_path, """[[mailboxes]]
+name = "m"
+source = "maildir"
+path = "Maildir"
+contests = ["photo"]
+timeout = -5
+batch_sise = 10
+
+[smtp]
+max_attempt = 3
+daily_limit = 0
+
+[web]
+listen = "8080"
+secure_cookies = "yes"
+session_hours = 0
+""")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    message = str(caught.value)
+    expected = [
+        ("第 6 行", "[[mailboxes]][0].timeout", "必须是大于 0 的数", "must be a number > 0"),
+        ("第 7 行", "[[mailboxes]][0].batch_sise", "（是否应为 batch_size？）", "did you mean batch_size?"),
+        ("第 10 行", "[smtp].max_attempt", "未知的配置项 max_attempt", "unknown key max_attempt"),
+        ("第 11 行", "[smtp].daily_limit", "必须是整数（1–1000）", "must be an integer (1–1000)"),
+        ("第 14 行", "[web].listen", "地址:端口", "host:port"),
+        ("第 15 行", "[web].secure_cookies", "必须是 true 或 false", "must be true or false"),
+        ("第 16 行", "[web].session_hours", "必须是整数", "must be an integer"),
+    ]
+    for line, key, zh, en in expected:
+        row = next((r for r in message.splitlines() if f"{key}:" in r), "")
+        assert line in row and zh in row and en in row and "config.toml" in row, (key, message)

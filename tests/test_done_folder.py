@@ -32,8 +32,9 @@ KILL_AFTER_SECOND_COPY = textwrap.dedent("""
             os.kill(os.getpid(), signal.SIGKILL)  # between COPY and the delete
         return response
     IMAPClient.copy = copy_then_die
-    from inbox_daemon.cli import main
-    main(sys.argv[1:])
+    if __name__ == "__main__":
+        from inbox_daemon.cli import main
+        main(sys.argv[1:])
 """)
 
 

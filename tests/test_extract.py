@@ -10,7 +10,7 @@ import pytest
 from conftest import RULES
 
 from inbox_daemon.extract import (canonical_date, canonical_fields, canonical_phone, canonical_title,
-                                  extract_fields, new_text)
+                                  extract_fields, label_key, labelled_values, new_text, normalise, table_values)
 from inbox_daemon.parse import parse_message
 from inbox_daemon.rules import load_rules
 from inbox_daemon.demo.samples import compose
@@ -70,10 +70,10 @@ CASES = [
      {"title": "钢花", "author": "王磊", "phone": "13873881234"}),
     ("bio-on-following-lines", NETEASE, "micro_video", "微视频",
      "作者及作品简介：\n本人是炼钢工人，\n从事炼钢工作十年。\n\n谢谢！",
-     {"bio": "本人是炼钢工人,从事炼钢工作十年。"}),
+     {"bio": "本人是炼钢工人，从事炼钢工作十年。"}),
     ("bio-continues-after-label-line", QQ, "micro_video", "微视频",
      "作品简介：本片记录夜班工人，\n展现坚守。\n联系电话：13873881234",
-     {"bio": "本片记录夜班工人,展现坚守。", "phone": "13873881234"}),
+     {"bio": "本片记录夜班工人，展现坚守。", "phone": "13873881234"}),
     ("qq-quoted-original-ignored", QQ, "micro_video", "回复：微视频比赛",
      "联系电话：13873881234\n\n------------------ 原始邮件 ------------------\n发件人: \"组委会\"\n作品名称：旧作品\n"
      "联系电话：13000000000",
@@ -95,7 +95,7 @@ CASES = [
      "姓名：唐丽华\n所在单位及职务：娄底市图书馆 馆员\n联系电话：13873851234",
      {"author": "唐丽华", "unit": "娄底市图书馆 馆员", "phone": "13873851234"}),
     ("rare-characters-gbk-in-gb2312", QQ, "micro_video", "微视频", "作者姓名：朱镕\n工作单位：喆堃㎜公司",
-     {"author": "朱镕", "unit": "喆堃mm公司"}),
+     {"author": "朱镕", "unit": "喆堃㎜公司"}),  # ㎜ is not full-width ASCII: kept
     ("html-only-qq", dict(QQ, html=True), "micro_video", "微视频",
      "<div>作品名称：<b>夜班</b></div><div>作者姓名：彭涛</div><div><span>联系电话：</span>13787381234</div>",
      {"title": "夜班", "author": "彭涛", "phone": "13787381234"}),
@@ -146,3 +146,21 @@ def test_canonical_date(raw, expected):
 def test_new_text_keeps_only_what_was_written_now():
     text = "补充电话：13873881234\n发自我的iPhone\n\n------------------ 原始邮件 ------------------\n旧内容"
     assert new_text(text) == "补充电话：13873881234"
+
+
+def test_labels_end_at_a_cell_boundary_and_tables_are_read_by_label():
+    contest = RULESET.contests["micro_video"]
+    assert labelled_values("作品名称\t守护\n联系电话 \t138 7388 1234", contest.fields) == {
+        "title": "守护", "phone": "138 7388 1234"}
+    pairs = [(("作品名称", "守护", "作者姓名（或团队名称）：", "王小红"), ("* 性别", "女", "", ""))]
+    assert table_values(pairs, contest.fields) == {"title": "守护", "author": "王小红", "gender": "女"}
+    header = [(("序号", "作品名称", "作者", "联系电话", "备注"), ("1", "守护", "王小红", "13873881234", ""))]
+    assert table_values(header, contest.fields) == {"title": "守护", "author": "王小红", "phone": "13873881234"}
+    pasted = "序号\t作品名称\t作者\n1\t夜班\t彭涛"
+    assert extract_fields(pasted, "", contest, RULESET.common)["title"] == "夜班"
+    assert table_values([(("邮编", "传真"), ("417000", "0738-8311111"))], contest.fields) == {}
+
+
+def test_normalise_turns_only_full_width_letters_digits_and_spaces():
+    assert normalise("ＡＢｃ１２３　，。：（）《》“”") == "ABc123 ，。：（）《》“”"
+    assert label_key(" *作者姓名 ： ") == "作者姓名"

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import base64
-import csv
 import hashlib
 import time
 from urllib.parse import quote
 
 import pytest
 from conftest import CORPUS
+from test_corpus import corpus_rows
 
 from inbox_daemon.charsets import canonical_charset, decode_text
 from inbox_daemon.demo.media import make_jpeg
-from inbox_daemon.parse import html_to_text, parse_message
+from inbox_daemon.parse import entry_mail, html_tables, html_to_text, parse_message
 from inbox_daemon.demo.samples import compose
 
 RARE = "朱镕基 ㎜ 陶喆 王堃"  # all outside GB2312: a strict gb2312 decode fails on each
@@ -164,6 +164,9 @@ Content-Transfer-Encoding: base64
     assert parsed.text == "作品如下"
     [image] = parsed.attachments
     assert (image.kind, image.mime, image.size) == ("image", "image/jpeg", len(jpeg))
+    assert image.decoration and parsed.files == ()  # a small picture of the HTML body (cid:), not a work
+    unreferenced = raw.replace(b'<img src="cid:img1@qq.com">', b"")
+    assert parse_message(unreferenced).attachments[0].decoration is False  # neither referenced nor marked inline
 
 
 def test_forwarded_message_is_kept_as_a_message_attachment():
@@ -190,6 +193,10 @@ inner text
     parsed = parse_message(raw)
     assert parsed.text.startswith("转发职工投稿")
     assert [(a.filename, a.kind) for a in parsed.attachments] == [("original.eml", "message")]
+    forwarded = parsed.forwarded  # the message/rfc822 part is opened: it is the entry
+    assert (forwarded.how, forwarded.sender, forwarded.subject, forwarded.text) == (
+        "attached", "worker@qq.com", "inner", "inner text")
+    assert entry_mail(parsed).attachments == () and entry_mail(parsed).text == "inner text"
 
 
 def test_message_without_body_and_with_broken_boundary():
@@ -239,10 +246,7 @@ def test_html_to_text_keeps_links_for_large_attachments():
 
 @pytest.mark.slow
 def test_every_corpus_message_parses_or_fails_cleanly_and_fast():
-    manifest = CORPUS / "MANIFEST.tsv"
-    if not manifest.exists():
-        pytest.skip("../shared/corpus is absent")
-    rows = list(csv.DictReader(manifest.open(encoding="utf-8"), delimiter="\t"))
+    rows = corpus_rows()
     slowest, failures = 0.0, []
     for row in rows:
         raw = (CORPUS / row["file"]).read_bytes()
@@ -288,10 +292,7 @@ def test_fast_path_gives_exactly_the_plain_parse(clips):
 def test_fast_path_matches_plain_parse_over_the_corpus():
     from inbox_daemon.parse import _parse
 
-    manifest = CORPUS / "MANIFEST.tsv"
-    if not manifest.exists():
-        pytest.skip("../shared/corpus is absent")
-    for row in csv.DictReader(manifest.open(encoding="utf-8"), delimiter="\t"):
+    for row in corpus_rows():
         raw = (CORPUS / row["file"]).read_bytes()
         try:
             plain = _summary(_parse(raw))
@@ -369,3 +370,15 @@ def test_pieces_decode_like_the_whole(monkeypatch, body):
     except parse._Irregular:
         return  # padding in the middle: the plain parse takes over, which is also correct
     assert pieces == parse._b64decode(body)
+
+
+def test_html_tables_from_word_and_broken_markup():
+    word = ("<table class=MsoTableGrid><tr><td><p class=MsoNormal><span>作品名称<o:p></o:p></span></p></td>"
+            "<td><p class=MsoNormal>守护</p><p class=MsoNormal>（修改版）</p></td></tr>"
+            "<tr><td>作者</td><td>王&nbsp;小红</td></tr></table>")
+    assert html_tables(word) == ((("作品名称", "守护\n（修改版）"), ("作者", "王 小红")),)
+    nested = "<table><tr><td>外<table><tr><td>电话</td><td>138</td></tr></table></td></tr></table>"
+    assert (("电话", "138"),) in html_tables(nested)
+    assert html_tables("<table><tr><td>姓名<td>李娜") == ((("姓名", "李娜"),),)  # never closed
+    assert html_tables("<p>no table</p>") == ()
+    assert "作品名称\t守护" in html_to_text("<table><tr><td>作品名称</td><td>守护</td></tr></table>")
