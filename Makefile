@@ -5,15 +5,12 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
-# Everything the test suite needs from Debian, in one place: the IMAP server, the browser and its driver,
-# Chinese fonts and the PDF tools (certificates), WeasyPrint's Pango, libarchive (.rar members).
+# Every Debian package the test suite needs, in one place: the IMAP server, certificates, a real browser
+# and its driver, Chinese fonts for screenshots and certificates, the PDF tools, WeasyPrint's Pango,
+# archive tools for .rar/.7z entries, ffmpeg for media.
 SYSTEM_PACKAGES = dovecot-imapd openssl chromium chromium-driver fonts-noto-cjk poppler-utils \
-                  libpango-1.0-0 libpangoft2-1.0-0 fontconfig libarchive13
-
-# Every Debian package the test suite needs, in one place: IMAP server, certificates, a real browser and
-# its driver, CJK fonts for screenshots, PDF tools, archive tools for .rar/.7z entries, ffmpeg for media.
-SYSTEM_DEPS = dovecot-imapd openssl chromium chromium-driver fonts-noto-cjk poppler-utils \
-              unrar-free libarchive-tools libarchive13 p7zip-full ffmpeg
+                  libpango-1.0-0 libpangoft2-1.0-0 fontconfig libarchive13 unrar-free libarchive-tools \
+                  p7zip-full ffmpeg
 
 .PHONY: run test test-fast setup system-deps clean
 
@@ -26,15 +23,9 @@ $(BIN)/inbox-daemon: pyproject.toml
 
 setup: $(BIN)/inbox-daemon
 
-<<<<<<< HEAD
 system-deps:  # installs only when one of them is missing
-	@test "$$(dpkg-query -W -f='$${db:Status-Abbrev}\n' $(SYSTEM_DEPS) 2>/dev/null | grep -c '^ii')" = "$(words $(SYSTEM_DEPS))" || \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_DEPS))
-=======
-system-deps:
-	dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1 || \
+	@test "$$(dpkg-query -W -f='$${db:Status-Abbrev}\n' $(SYSTEM_PACKAGES) 2>/dev/null | grep -c '^ii')" = "$(words $(SYSTEM_PACKAGES))" || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES))
->>>>>>> main
 
 run: setup
 	$(BIN)/inbox-daemon samples

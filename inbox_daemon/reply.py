@@ -31,7 +31,7 @@ ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-
 UNANSWERABLE = re.compile(r"^(no-?reply|do-?not-?reply|mailer-daemon|postmaster|post_master|mail-daemon|bounces?)"
                           r"([+._-].*)?$", re.I)
 CJK = re.compile(r"[\u3400-\u9fff]")
-<<<<<<< HEAD
+NEVER_ANSWERED = {"not_a_submission", "reply_question"}
 ISO_MINUTE = re.compile(r"(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2})(?::\d{2})?")
 
 
@@ -79,9 +79,6 @@ def entry_words(contest: Contest | None) -> dict[str, str]:
     words = {**entries["default"], **entries.get(contest.id if contest else "", {})}
     name = contest.name if contest else "比赛"
     return {key: value.format(contest=name) for key, value in words.items()}
-=======
-NEVER_ANSWERED = {"not_a_submission", "reply_question"}
->>>>>>> main
 
 
 @dataclass(frozen=True)

@@ -284,10 +284,4 @@ def main(ctx, config, verbose):
     setup_logging(verbose)
 
 
-<<<<<<< HEAD
-from . import admin, mail, staff  # noqa: E402,F401  (registers the commands)
-=======
-
-
-from . import awards, console, mail, staff  # noqa: E402,F401  (registers the commands)
->>>>>>> main
+from . import admin, awards, console, mail, staff  # noqa: E402,F401  (registers the commands)
