@@ -71,7 +71,7 @@ def register(tmp_path_factory, clips):
                                "从QQ邮箱发来的超大附件\n云端.mp4 (286.5M, 2022年09月15日 10:12 到期)\n"
                                f"进入下载页面：https://mail.qq.com/cgi-bin/ftnExs_download?k={i:06d}&t=exs_ftn_download")
         elif kind == "unknown":
-            raw = compose(sender=sender, subject="你好", body="请问如何报名？", received=received)
+            raw = compose(sender=sender, subject="你好", body=f"作品名称：心愿{i}\n请问如何报名？", received=received)
         else:
             raw = compose(sender=sender, subject="最美职工书屋申报", body=f"申报单位：{unit}", received=received,
                           attachments=[("附件3.docx", media.make_docx("申报表", [["职工书屋名称", f"书屋{i}"]]),

@@ -53,7 +53,8 @@ def test_pip_install_then_init_check_and_poll_in_an_empty_folder(tmp_path):
     made = run("init", ".")
     assert made.returncode == 0, made.stderr
     assert (folder / "config.toml").read_text(encoding="utf-8") == (ROOT / "config.toml").read_text(encoding="utf-8")
-    assert sorted(p.name for p in (folder / "rules").iterdir()) == sorted(p.name for p in (ROOT / "rules").iterdir())
+    assert sorted(str(p.relative_to(folder / "rules")) for p in (folder / "rules").rglob("*.toml")) == \
+        sorted(str(p.relative_to(ROOT / "rules")) for p in (ROOT / "rules").rglob("*.toml"))
     checked = run("check")
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "✓ 比赛规则" in checked.stdout and "✓ 邮箱 demo" in checked.stdout

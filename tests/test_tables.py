@@ -206,3 +206,11 @@ def test_every_value_of_an_entry_reads_back(desk):
         assert record[label] == fields[name]
     assert record["回执号"] == row["receipt"] and record["发件人"] == "w1@qq.com" and record["序号"] == 1
     assert isinstance(record["收到时间"], datetime) and record["收到时间"].date() == date(2022, 8, 20)
+
+
+def test_every_rule_id_has_words_for_organizers():
+    from inbox_daemon.reply import finding_title, wording
+
+    rules = load_rules(RULES)
+    assert set(rules.common.severities) <= set(wording()["findings"])
+    assert finding_title("field_missing:phone", rules.contests["micro_video"]) == "缺少“联系电话”"

@@ -138,6 +138,9 @@ def show_error(err: click.ClickException) -> None:
     if isinstance(err, StaffError):
         err.show()
         return
+    if isinstance(err, getattr(ce, "NoArgsIsHelpError", ())):  # a bare `inbox-daemon`: the help, no error
+        click.echo(err.ctx.get_help())
+        return
     if isinstance(err, ce.UsageError) and err.ctx is not None:
         help_names = err.ctx.command.get_help_option_names(err.ctx)
         click.echo(err.ctx.get_usage(), err=True)

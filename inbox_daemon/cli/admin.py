@@ -22,14 +22,18 @@ def default_config(data: Path | None = None) -> str:
     return DATA_PATHS.sub(lambda m: f'{m[1]}{Path(data).resolve()}/{m[2]}"', text)
 
 
-def write_rules(target: Path) -> list[Path]:
-    """Copy the default contest rules (shipped inside the package) into `target`."""
+def write_rules(target: Path, source=None) -> list[Path]:
+    """Copy the default rules (shipped inside the package: the contests, and folders such as awards/)
+    into `target`; returns the contest files written."""
+    source = source or files("inbox_daemon").joinpath("defaults/rules")
     target.mkdir(parents=True, exist_ok=True)
     written = []
-    for source in sorted(files("inbox_daemon").joinpath("defaults/rules").iterdir(), key=lambda p: p.name):
-        if source.name.endswith(".toml"):
-            (target / source.name).write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
-            written.append(target / source.name)
+    for item in sorted(source.iterdir(), key=lambda p: p.name):
+        if item.is_dir() and not item.name.startswith(("_", ".")):
+            write_rules(target / item.name, item)
+        elif item.name.endswith(".toml"):
+            (target / item.name).write_text(item.read_text(encoding="utf-8"), encoding="utf-8")
+            written.append(target / item.name)
     return written
 
 

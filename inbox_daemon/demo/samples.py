@@ -237,7 +237,8 @@ def sample_messages() -> list[tuple[str, bytes]]:
             headers={"Auto-Submitted": "auto-replied", "X-Autoreply": "yes"})),
         ("无法判断比赛（询问）", compose(
             sender="hejun@sina.com", sender_name="何军", subject="投稿", received=at(8, 25),
-            body=_body(["你好，请问这个邮箱是投稿的吗？我想参加活动，附件是我拍的作品。", "何军 娄星区大科街道"]))),
+            body=_body(["你好，请问这个邮箱是投稿的吗？我想参加活动。", "作品名称：山村的灯", "作者：何军",
+                        "单位：娄星区大科街道社区服务中心"]))),
     ]
     return samples
 
