@@ -194,6 +194,7 @@ def test_samples_needs_no_config_and_says_in_chinese_when_no_ffmpeg_works(tmp_pa
     assert "错误：找不到能用的 ffmpeg" in result.stderr and "pip install imageio-ffmpeg" in result.stderr
 
 
+@pytest.mark.integration  # the command line in a child process
 def test_jsonl_export_has_exactly_the_public_keys(tmp_path):
     path = maildir_with(tmp_path, [compose(sender="a@qq.com", subject="微视频", body="作品名称：测试",
                                            attachments=[("a.txt", b"hello", "text/plain")])])
@@ -215,6 +216,7 @@ def test_jsonl_export_has_exactly_the_public_keys(tmp_path):
             "message": "缺少“联系电话”。请直接回复本邮件，写上“联系电话：……”。"} in obj["rules"]
 
 
+@pytest.mark.integration  # the command line in a child process
 def test_maildir_done_folder_gets_the_exact_bytes(tmp_path):
     import hashlib
 
@@ -295,6 +297,7 @@ def test_run_polls_on_schedule_and_stops_cleanly_on_sigterm(tmp_path):
     assert "inbox-daemon stopped" in stderr
 
 
+@pytest.mark.integration  # the command line in a child process
 def test_show_and_list_speak_chinese(tmp_path):
     path = maildir_with(tmp_path, [compose(sender="a@qq.com", sender_name="王堃", subject="摄影比赛《炉火》",
                                            body="作品名称：炉火", charset="gbk", label="gb2312")])
