@@ -16,7 +16,6 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-import pytest
 from conftest import PASSWORD_ENV, imap_mailbox, run_cli, write_config
 
 from click.testing import CliRunner

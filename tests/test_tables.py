@@ -160,11 +160,11 @@ def test_the_bookhouse_sheet_holds_every_annex_3_field_of_the_form(desk):
     values = ["新化县总工会", "新化县总工会职工书屋", "新化县上梅镇天华南路 18 号", "2020 年获评全国职工书屋示范点", "罗芳",
               "办公室主任", "13974381234", "120平方米", "8000册", "全县职工及家属", "有", "组织 1260 名会员参加",
               "推荐阅读推广人 2 名", "开展读书分享会 8 场", "2022-09-25"]
-    form = media.make_docx("最美职工书屋申报表", [[label, value] for label, value in zip(ANNEX3_FIELDS, values)])
+    form = media.make_docx("最美职工书屋申报表", [[label, value] for label, value in zip(ANNEX3_FIELDS, values, strict=True)])
     desk.submit(compose(sender="xhgh@163.com", to=PUBLICITY, subject="最美职工书屋申报", body="附件为申报表",
                         attachments=[("附件3 最美职工书屋申报表.docx", form, DOCX)]))
     _, header, [row] = sheet_rows(xlsx_bytes(desk.store, desk.rules, "bookhouse")[0])
-    expected = dict(zip(ANNEX3_FIELDS, values))
+    expected = dict(zip(ANNEX3_FIELDS, values, strict=True))
     expected["填表日期"] = datetime(2022, 9, 25)  # a date cell (openpyxl reads dates back as datetimes)
     assert {k: row[k] for k in ANNEX3_FIELDS} == expected
     assert row["审核结果"] == "已登记"

@@ -151,7 +151,7 @@ def show_error(err: click.ClickException) -> None:
 
 
 def _hint(err) -> str:
-    param, ctx = getattr(err, "param", None), getattr(err, "ctx", None)
+    param = getattr(err, "param", None)
     if getattr(err, "param_hint", None):
         hint = err.param_hint
         return " / ".join(hint) if isinstance(hint, (list, tuple)) else str(hint)
