@@ -1,13 +1,16 @@
-# Two entry points, both for a fresh Debian machine as root:
-#   make run   - install, create the sample Maildir, one pass over it, list the register
-#   make test  - install (Dovecot included), run the whole test suite
+# Entry points, all for a fresh Debian machine as root:
+#   make run        - install, create the sample Maildir, one pass over it, list the register, a digest
+#   make test       - install everything the suite needs (Python packages, Dovecot, Chromium …), run it all
+#   make test-fast  - the pure tests only (no servers, no browser, no ffmpeg): the loop while working
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
-# Everything the test suite needs from Debian, in one place: the IMAP server, the browser and its driver,
-# Chinese fonts and the PDF tools (certificates), WeasyPrint's Pango, libarchive (.rar members).
+# Every Debian package the test suite needs, in one place: the IMAP server, certificates, a real browser
+# and its driver, Chinese fonts for screenshots and certificates, the PDF tools, WeasyPrint's Pango,
+# archive tools for .rar/.7z entries, ffmpeg for media.
 SYSTEM_PACKAGES = dovecot-imapd openssl chromium chromium-driver fonts-noto-cjk poppler-utils \
-                  libpango-1.0-0 libpangoft2-1.0-0 fontconfig libarchive13
+                  libpango-1.0-0 libpangoft2-1.0-0 fontconfig libarchive13 unrar-free libarchive-tools \
+                  p7zip-full ffmpeg
 
 .PHONY: run test test-fast setup system-deps clean
 
@@ -20,8 +23,8 @@ $(BIN)/inbox-daemon: pyproject.toml
 
 setup: $(BIN)/inbox-daemon
 
-system-deps:
-	dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1 || \
+system-deps:  # installs only when one of them is missing
+	@test "$$(dpkg-query -W -f='$${db:Status-Abbrev}\n' $(SYSTEM_PACKAGES) 2>/dev/null | grep -c '^ii')" = "$(words $(SYSTEM_PACKAGES))" || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES))
 
 run: setup
@@ -33,7 +36,6 @@ run: setup
 test: setup system-deps
 	$(BIN)/python -m pytest
 
-# Pure tests only: no servers, no browser, no ffmpeg (the loop to use while working).
 test-fast: setup
 	$(BIN)/python -m pytest -m "not integration" -q
 

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import json
 import re
+import tomllib
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
+from importlib.resources import files
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 from pathlib import Path
@@ -20,15 +23,62 @@ from pathlib import Path
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, StrictUndefined
 
 from .judge import megabytes, minutes
-from .rules import RuleSet
+from .rules import Contest, RuleSet
+from .times import local
 
 ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
                      r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
 UNANSWERABLE = re.compile(r"^(no-?reply|do-?not-?reply|mailer-daemon|postmaster|post_master|mail-daemon|bounces?)"
                           r"([+._-].*)?$", re.I)
-OUTCOME_LABELS = {"accepted": "已登记", "rejected": "未通过", "needs_review": "待人工审核", "ignored": "不处理"}
 CJK = re.compile(r"[\u3400-\u9fff]")
 NEVER_ANSWERED = {"not_a_submission", "reply_question"}
+ISO_MINUTE = re.compile(r"(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2})(?::\d{2})?")
+
+
+@cache
+def wording() -> dict:
+    """Words that are not contest rules (outcome names, rule titles for organizers, how a reply names
+    an entry, the annex layouts): `templates/wording.toml`, shipped with the templates."""
+    return tomllib.loads(files("inbox_daemon").joinpath("templates/wording.toml").read_text(encoding="utf-8"))
+
+
+OUTCOME_LABELS: dict[str, str] = wording()["outcomes"]
+
+
+def outcome_words() -> dict[str, str]:
+    """Every word staff may type for an outcome, Chinese or English, mapped to the stored outcome."""
+    words = {outcome: outcome for outcome in OUTCOME_LABELS}
+    words.update({label: outcome for outcome, label in OUTCOME_LABELS.items()})
+    words.update(wording().get("outcome_synonyms", {}))
+    return words
+
+
+def date_text(when: datetime) -> str:
+    """The one way replies write a moment: 2022年9月30日 23:59 (on the contest's clock)."""
+    return f"{when.year}年{when.month}月{when.day}日 {when:%H:%M}"
+
+
+def plain_dates(text: str) -> str:
+    """Rewrite 2022-09-30 23:59 inside a finding's message the way every reply writes dates."""
+    return ISO_MINUTE.sub(lambda m: f"{int(m[1])}年{int(m[2])}月{int(m[3])}日 {m[4]}:{m[5]}", text)
+
+
+def finding_title(rule_id: str, contest: Contest | None = None) -> str:
+    """What a rule id means, in a few words for organizers (never the message sent to the contestant)."""
+    base, _, detail = rule_id.partition(":")
+    title = wording()["findings"].get(base, base)
+    if "{label}" in title:
+        rule = contest.field_rule(detail) if contest and detail else None
+        title = title.format(label=rule.labels[0] if rule else detail)
+    return title
+
+
+def entry_words(contest: Contest | None) -> dict[str, str]:
+    """How a reply names the entry: 您{verb}的{work} (投稿的微视频比赛作品, 提交的“最美职工书屋”申报材料)."""
+    entries = wording()["entries"]
+    words = {**entries["default"], **entries.get(contest.id if contest else "", {})}
+    name = contest.name if contest else "比赛"
+    return {key: value.format(contest=name) for key, value in words.items()}
 
 
 @dataclass(frozen=True)
@@ -79,6 +129,8 @@ def decide(*, outcome: str, rule_ids: list[str], sender: str, reply_to: str, own
         return Decision(None, to, "correction changed nothing")
     elif "duplicate_resubmission" in rule_ids:
         kind = "duplicate"
+    elif outcome == "rejected" and "late" in rule_ids:
+        kind = "late"  # nothing to fix: it came after the deadline
     elif "contest_unknown" in rule_ids:
         kind = "contest_unknown"
     else:
@@ -124,19 +176,21 @@ def template_data(kind: str, message: dict, attachments: list[dict], rules: Rule
                 labelled.append((rule.labels[0], value))
             if rule.required or value not in (None, ""):
                 fill_block.append((rule.labels[0], "" if value in (None, "") else value))
-    reasons = [f["message"] for f in findings if f["severity"] == "reject"]
-    reviews = [f["message"] for f in findings if f["severity"] == "review"]
-    warnings = [f["message"] for f in findings if f["severity"] == "warn"]
+    reasons = [plain_dates(f["message"]) for f in findings if f["severity"] == "reject"]
+    reviews = [plain_dates(f["message"]) for f in findings if f["severity"] == "review"]
+    warnings = [plain_dates(f["message"]) for f in findings if f["severity"] == "warn"]
     name = (message.get("sender_name") or "").strip()
+    received = local(message.get("received_at"))
     return {
         "kind": kind, "receipt": message.get("receipt") or "", "contest": contest.name if contest else "比赛",
+        **entry_words(contest), "received": date_text(received) if received else "",
         "greeting": f"{name}，您好" if name and len(name) <= 20 else "您好",
         "reasons": reasons if kind in ("rejected", "change") else [], "reviews": reviews, "warnings": warnings,
         "first_reason": _short(reasons[0]) if reasons else "",
         "fields": labelled if kind != "rejected" else [],  # a rejection shows them in the block to fill
         "fill_block": fill_block,
         "files": [(a["filename"] or "（无名文件）", _file_description(a)) for a in attachments if not a.get("inside")],
-        "deadline": contest.closes.strftime("%Y年%m月%d日 %H:%M") if contest else "",
+        "deadline": date_text(contest.closes) if contest else "",
         "choices": [c.name for c in rules.contests.values()] if kind == "contest_unknown" else [],
         "outcome_label": OUTCOME_LABELS.get(message.get("outcome") or "", ""),
         "before_label": OUTCOME_LABELS.get(before or "", before or ""),

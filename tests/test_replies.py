@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import mailbox
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,8 +15,10 @@ from pathlib import Path
 
 import pytest
 from conftest import imap_mailbox, smtp_section, write_config
+from screenshots import WIDTHS, Browser, keep
 
 from inbox_daemon.config import load_config
+from inbox_daemon.demo import media
 from inbox_daemon.ingest import poll_all
 from inbox_daemon.pipeline import Context
 from inbox_daemon.rules import load_rules
@@ -25,6 +28,7 @@ from inbox_daemon.staff import override
 from inbox_daemon.store import Store
 
 MP4, JPEG = "video/mp4", "image/jpeg"
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 GOOD = ["作品名称：守护", "作者姓名：李娜", "性别：女", "联系电话：13873881234", "工作单位：娄底市中心医院", f"作者及作品简介：{BIO}"]
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "replies"
 
@@ -57,7 +61,7 @@ def test_each_reply_kind_arrives_threaded_and_marked(tmp_path, smtp_sink, clips,
         compose(sender="c@126.com", subject="摄影比赛《大桥》", message_id="<review@126.com>",
                 body="作品名称：大桥\n作者：陈辉\n作者单位：中铁\n联系方式：15173812345\n作品简介：合龙\n拍摄时间：2022-08-30\n拍摄地点：新化",
                 attachments=[("ps.jpg", photos["ps"], JPEG)], received=datetime(2022, 9, 1, tzinfo=CST)),
-        compose(sender="d@sina.com", subject="投稿", body="作品名称：我的故事\n请问怎么参加？", message_id="<unknown@sina.com>",
+        compose(sender="d@sina.com", subject="投稿", body="作品名称：山村的灯\n请问怎么参加？", message_id="<unknown@sina.com>",
                 received=datetime(2022, 8, 21, tzinfo=CST)),
         compose(sender="e@qq.com", subject="自动回复: 微视频", body="休假", headers={"Auto-Submitted": "auto-replied"}),
         entry(clips["low"], "noreply@notify.example.com"),
@@ -77,15 +81,15 @@ def test_each_reply_kind_arrives_threaded_and_marked(tmp_path, smtp_sink, clips,
     mail = by_recipient(smtp_sink)
     assert set(mail) == {"a@qq.com", "b@163.com", "c@126.com", "d@sina.com", "reply-here@163.com"}
     accepted, duplicate = mail["a@qq.com"]
-    assert accepted["Subject"] == "【已收到】微视频比赛作品登记成功 回执号 WSP-2022-0001"
+    receipt = re.fullmatch(r"【已收到】微视频比赛作品登记成功 回执号 (WSP-2022-\d{4})", accepted["Subject"])[1]
     assert "登记成功" in accepted.get_body(("plain",)).get_content() and "李娜" in accepted.get_body(("plain",)).get_content()
     assert "视频 2分50秒，1280×720" in accepted.get_body(("plain",)).get_content()
-    assert duplicate["Subject"] == "【重复投稿】此作品此前已收到 回执号 WSP-2022-0001"
+    assert duplicate["Subject"] == f"【重复发送】此微视频比赛作品此前已收到 回执号 {receipt}"
     [rejected] = mail["b@163.com"]
-    assert rejected["Subject"].startswith("【需修改】微视频比赛投稿未通过：缺少“联系电话” 回执号 WSP-2022-")
+    assert rejected["Subject"].startswith("【需修改】微视频比赛作品未通过审核：缺少“联系电话” 回执号 WSP-2022-")
     text = rejected.get_body(("plain",)).get_content()
     assert "缺少“联系电话”" in text and "时长 3分20秒，超过 3分00秒" in text and "\n联系电话：\n" in text
-    assert "截止时间：2022年09月30日 23:59" in text
+    assert "请在截止时间 2022年9月30日 23:59 前回复" in text
     [review] = mail["c@126.com"]
     assert review["Subject"].startswith("【待审核】") and "Adobe Photoshop" in review.get_body(("plain",)).get_content()
     [unknown] = mail["d@sina.com"]
@@ -294,9 +298,12 @@ def test_rendered_examples_in_docs_are_current(tmp_path, clips, photos):
                                  body="作品名称：大桥\n作者：陈辉\n作者单位：中铁五局\n联系方式：15173812345\n作品简介：合龙瞬间\n"
                                       "拍摄时间：2022-08-30\n拍摄地点：新化", attachments=[("大桥.jpg", photos["ps"], JPEG)],
                                  received=datetime(2022, 9, 1, tzinfo=CST))),
-        ("contest_unknown", compose(sender="d@sina.com", sender_name="何军", subject="投稿", body="作品名称：我的故事\n请问怎么参加？",
+        ("contest_unknown", compose(sender="d@sina.com", sender_name="何军", subject="投稿", body="作品名称：山村的灯\n请问怎么参加？",
                                     received=datetime(2022, 8, 21, tzinfo=CST))),
         ("duplicate", entry(clips["170"], "a@qq.com", subject="再发一次")),
+        ("late", compose(sender="e@qq.com", sender_name="彭涛", subject="微视频比赛作品《夜班》",
+                         body="\n".join(GOOD), attachments=[("夜班.mp4", clips["low"], MP4)],
+                         received=datetime(2022, 10, 3, 10, 12, tzinfo=CST))),
     ]
     config = maildir_config(tmp_path, [raw for _, raw in messages], {"transport": "file", "outbox_dir": str(tmp_path / "out")})
     store = Store.from_config(config)
@@ -312,7 +319,7 @@ def test_rendered_examples_in_docs_are_current(tmp_path, clips, photos):
         rendered[f"{kind}.txt"] = f"Subject: {message['Subject']}\n\n{message.get_body(('plain',)).get_content()}"
         rendered[f"{kind}.html"] = message.get_body(("html",)).get_content()
     assert {name.split(".")[0] for name in rendered} == {"accepted", "rejected", "needs_review", "contest_unknown",
-                                                         "duplicate", "change"}
+                                                         "duplicate", "change", "late"}
     if os.environ.get("INBOX_DAEMON_UPDATE_DOCS"):
         DOCS.mkdir(parents=True, exist_ok=True)
         for name, text in rendered.items():
@@ -408,3 +415,128 @@ def test_the_daily_limit_counts_the_address_replies_really_go_to(tmp_path, clips
     kinds = [r["kind"] for r in store.db.query("SELECT kind FROM outbox WHERE status = 'queued' ORDER BY id")]
     assert kinds == ["accepted", "accepted", "limit"]
     assert {r["to_addr"] for r in store.db.query("SELECT to_addr FROM outbox")} == {"eager@qq.com"}
+
+
+# -- what the replies say (pure: a Maildir, the file transport, a 3-second clip from tests/data) ------------
+
+CLIP = (Path(__file__).parent / "data" / "clip-3s-320x240.mp4").read_bytes()
+ISO_MINUTE = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}")
+
+
+def replies_for(tmp_path: Path, messages: list[bytes], contests=("micro_video", "photo", "bookhouse")) -> dict:
+    """Judge `messages` and return each reply as sent (.eml), by its kind."""
+    import email
+    import email.policy
+
+    path = tmp_path / "Maildir"
+    box = mailbox.Maildir(path, create=True)
+    for raw in messages:
+        box.add(raw)
+    config = load_config(write_config(tmp_path, [{"name": "local", "source": "maildir", "path": str(path),
+                                                  "contests": list(contests)}],
+                                      smtp={"transport": "file", "outbox_dir": str(tmp_path / "out")}))
+    store = Store.from_config(config)
+    poll_all(config, store)
+    drain(store, config.smtp)
+    found = {}
+    for eml in sorted((tmp_path / "out").glob("*.eml")):
+        message = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+        found.setdefault(message["X-Inbox-Daemon"].split()[0], []).append(message)
+    return found
+
+
+def texts(message) -> tuple[str, str]:
+    return message.get_body(("plain",)).get_content(), message.get_body(("html",)).get_content()
+
+
+def shown(message) -> tuple[str, str]:
+    """The plain part, and the words of the HTML part as a reader sees them."""
+    plain, html = texts(message)
+    return plain, re.sub(r"<[^>]+>", "", re.sub(r"<head>.*?</head>", "", html, flags=re.S))
+
+
+def test_a_late_entry_is_told_it_cannot_be_accepted_and_not_asked_to_fix_anything(tmp_path):
+    late = compose(sender="peng@qq.com", sender_name="彭涛", subject="微视频比赛作品《夜班》", body="\n".join(GOOD[:3]),
+                   attachments=[("夜班.mp4", CLIP, MP4)], received=datetime(2022, 10, 3, 10, 12, tzinfo=CST))
+    [reply] = replies_for(tmp_path, [late])["late"]
+    assert reply["Subject"] == "【未能受理】微视频比赛作品在截止时间后收到 回执号 WSP-2022-0001"
+    for part in shown(reply):
+        assert "2022年10月3日 10:12 收到" in part and "征集截止时间（2022年9月30日 23:59）" in part
+        assert "不能受理" in part
+        for asking in ("修改", "请按下面的格式", "请回复", "直接回复本邮件", "作者姓名：", "缺少"):
+            assert asking not in part, asking  # nothing to fix, no fill-in block
+
+
+def test_one_date_format_in_every_reply(tmp_path):
+    """Deadlines and receive times, in the reply's own text and inside the findings it quotes."""
+    messages = [
+        compose(sender="a@qq.com", subject="微视频比赛《守护》", body="\n".join(GOOD[:3] + GOOD[4:]),
+                attachments=[("守护.mp4", CLIP, MP4)], received=datetime(2022, 8, 20, 9, 0, tzinfo=CST)),
+        compose(sender="b@qq.com", subject="微视频比赛《早来》", body="\n".join(GOOD),
+                attachments=[("早.mp4", CLIP + b"e", MP4)], received=datetime(2022, 7, 20, 9, 0, tzinfo=CST)),
+        compose(sender="c@qq.com", subject="微视频比赛《迟来》", body="\n".join(GOOD),
+                attachments=[("迟.mp4", CLIP + b"l", MP4)], received=datetime(2022, 10, 8, 9, 0, tzinfo=CST)),
+    ]
+    replies = replies_for(tmp_path, messages)
+    assert set(replies) == {"rejected", "needs_review", "late"}
+    for kind, [reply] in replies.items():
+        for part in (str(reply["Subject"]), *shown(reply)):
+            assert not ISO_MINUTE.search(part), (kind, ISO_MINUTE.search(part)[0])
+            assert not re.search(r"年0\d月|月0\d日", part), kind
+    assert "早于征集开始时间 2022年8月1日 00:00" in texts(replies["needs_review"][0])[0]
+
+
+def test_the_bookhouse_is_an_application_not_a_work(tmp_path):
+    form = media.make_docx("最美职工书屋申报表", [["申报单位", "新化县总工会"], ["职工书屋名称", "新化县总工会职工书屋"]])
+    raw = compose(sender="xhgh@163.com", sender_name="新化县总工会", subject="最美职工书屋申报", body="附件为申报表",
+                  attachments=[("附件3 最美职工书屋申报表.docx", form, DOCX)])
+    [reply] = replies_for(tmp_path, [raw])["accepted"]
+    assert reply["Subject"] == "【已收到】“最美职工书屋”申报材料登记成功 回执号 SW-2022-0001"
+    for part in shown(reply):
+        assert "您提交的“最美职工书屋”申报材料已" in part
+        assert "投稿" not in part and "作品" not in part
+
+
+def test_the_fill_in_block_is_plain_lines_that_wrap(tmp_path):
+    raw = compose(sender="b@163.com", subject="微视频比赛《守护》", body="\n".join(GOOD[:3] + GOOD[4:]),
+                  attachments=[("守护.mp4", CLIP, MP4)], received=datetime(2022, 8, 20, 9, 0, tzinfo=CST))
+    [reply] = replies_for(tmp_path, [raw])["rejected"]
+    plain, html = texts(reply)
+    assert "<pre" not in html and 'name="viewport"' in html
+    assert '<div style="white-space:pre-wrap">联系电话：</div>' in html
+    assert "\n联系电话：\n" in plain and "\n作品名称：守护\n" in plain
+
+
+@pytest.fixture(scope="module")
+def browser():
+    chromium = Browser()
+    yield chromium
+    chromium.close()
+
+
+def test_replies_on_a_desktop_and_a_phone(tmp_path, browser):
+    """The HTML part of a rejected, a late and an accepted reply in a real Chromium at 1280 and 390 px:
+    nothing wider than a phone's screen, the long bio and the fill-in block wrapped."""
+    long_unit = "工作单位：娄底市中心医院心血管内科重症监护室护理部第二护理小组（夜班）" + "Ａ" * 30
+    messages = [
+        compose(sender="a@qq.com", sender_name="李娜", subject="微视频比赛《守护》", body="\n".join(GOOD),
+                attachments=[("守护.mp4", CLIP, MP4)], received=datetime(2022, 8, 20, 9, 0, tzinfo=CST)),
+        compose(sender="b@163.com", sender_name="王磊", subject="微视频比赛《钢花》",
+                body="\n".join([*GOOD[:3], long_unit, GOOD[5]]), attachments=[("钢花.mp4", CLIP + b"b", MP4)],
+                received=datetime(2022, 8, 21, 9, 0, tzinfo=CST)),
+        compose(sender="c@qq.com", sender_name="彭涛", subject="微视频比赛作品《夜班》", body="\n".join(GOOD),
+                attachments=[("夜班.mp4", CLIP + b"c", MP4)], received=datetime(2022, 10, 3, 10, 12, tzinfo=CST)),
+    ]
+    replies = replies_for(tmp_path, messages)
+    for kind in ("rejected", "late", "accepted"):
+        page = tmp_path / f"{kind}.html"
+        page.write_text(texts(replies[kind][0])[1], encoding="utf-8")
+        phone = browser.facts(page, 390)
+        assert phone["innerWidth"] == 390 and phone["scrollWidth"] <= 390 and phone["wide"] == [], (kind, phone)
+        assert phone["pre"] == 0
+        for width in WIDTHS:
+            shot = tmp_path / f"reply-{kind}-{width}.png"
+            image = browser.shot(page, shot, width)
+            assert image.width == width and len(image.getcolors(maxcolors=1 << 20) or []) > 20
+            keep(shot, f"reply-{kind}-{width}.png")
+    assert "联系电话：" in browser.facts(tmp_path / "rejected.html", 390)["text"]

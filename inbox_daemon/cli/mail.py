@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
 
 from ..config import Config
-from . import StaffError, main, open_store, with_config
+from . import OUTCOME, StaffError, config_file, main, open_store, with_config
 
 
 @main.command()
 @with_config
 def run(config: Config):
-    """按计划持续运行（轮询邮箱），收到 SIGTERM/SIGINT 时干净退出。
+    """按计划持续运行：轮询邮箱、发送回复、每晚生成日报；收到 SIGTERM 或 Ctrl-C 时处理完手头的邮件再退出。
 
-    Example: inbox-daemon run --config /etc/inbox-daemon/config.toml
+    示例：inbox-daemon run --config /etc/inbox-daemon/config.toml
     """
     from ..daemon import run as run_daemon
     run_daemon(config)
@@ -28,9 +29,9 @@ POLL_WAIT_S = 600
 @click.option("--once/--loop", default=True, help="只轮询一遍（默认）或按计划循环")
 @with_config
 def poll(config: Config, once: bool):
-    """轮询所有邮箱一遍；每封邮件都有结果时退出码为 0。
+    """轮询所有邮箱一遍并发出回复；每封邮件都有结果时退出码为 0。
 
-    Example: inbox-daemon poll --once
+    示例：inbox-daemon poll --once
     """
     if not once:
         from ..daemon import run as run_daemon
@@ -57,15 +58,18 @@ def poll(config: Config, once: bool):
 
 
 @main.command()
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "xlsx"]), default="jsonl", show_default=True)
-@click.option("--contest", default=None, help="只导出某个比赛（如 reading_team）")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
-              help="输出文件（默认标准输出）")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "xlsx"]), default="jsonl", show_default=True,
+              help="jsonl：每封邮件一行（给其他程序用）；csv/xlsx：每件作品一行（给人看的表格）")
+@click.option("--contest", default=None, metavar="比赛", help="只导出某个比赛（如 reading_team）")
+@click.option("--outcome", "outcomes", type=OUTCOME, multiple=True,
+              help="只导出某种结果的作品，如 已登记、待审核（可写多次）")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None, metavar="文件",
+              help="输出文件（默认输出到屏幕）")
 @with_config
-def export(config: Config, fmt: str, contest: str | None, output: str | None):
-    """导出：jsonl 每封邮件一行；csv/xlsx 每个作品一行（阅读类按通知附件表的列）。
+def export(config: Config, fmt: str, contest: str | None, outcomes: tuple[str, ...], output: str | None):
+    """导出登记表：csv/xlsx 每件作品一行，按通知附件表的列；jsonl 每封邮件一行。
 
-    Example: inbox-daemon export --format xlsx --contest reading_team -o 阅读团队.xlsx
+    示例：inbox-daemon export --format xlsx --contest reading_team --outcome 已登记 -o 阅读团队.xlsx
     """
     from ..export import write_jsonl
     from ..rules import load_rules
@@ -73,36 +77,38 @@ def export(config: Config, fmt: str, contest: str | None, output: str | None):
     rules = load_rules(config.rules_dir)
     if contest and contest not in rules.contests:
         raise StaffError(f"未知的比赛 {contest}（可选：{'、'.join(rules.contests)}）")
+    if outcomes and fmt == "jsonl":
+        raise StaffError("--outcome 只用于 csv 和 xlsx 表格；jsonl 总是包含全部邮件")
     store = open_store(config)
     try:
         if fmt == "xlsx":
-            data, count = xlsx_bytes(store, rules, contest)
+            data, count = xlsx_bytes(store, rules, contest, outcomes)
             if output:
                 Path(output).write_bytes(data)
             else:
-                click.get_binary_stream("stdout").write(data)
+                sys.stdout.buffer.write(data)
         else:
-            writer = write_jsonl if fmt == "jsonl" else (lambda st, out, c: write_csv(st, rules, c, out))
+            writer = write_jsonl if fmt == "jsonl" else (lambda st, out, c: write_csv(st, rules, c, out, outcomes))
             if output:
                 with open(output, "w", encoding="utf-8", newline="") as out:
                     count = writer(store, out, contest)
             else:
-                count = writer(store, click.get_text_stream("stdout"), contest)
+                count = writer(store, sys.stdout, contest)
         if output:
-            unit = "条" if fmt == "jsonl" else "个作品"
+            unit = "封邮件" if fmt == "jsonl" else "件作品"
             click.echo(f"已导出 {count} {unit}到 {output}", err=True)
     finally:
         store.close()
 
 
 @main.command()
-@click.option("--date", "day", default=None, help="日报日期 YYYY-MM-DD（默认今天）")
+@click.option("--date", "day", default=None, metavar="日期", help="日报的日期，如 2022-09-30（默认今天）")
 @click.option("--no-send", is_flag=True, help="只生成网页，不发邮件")
 @with_config
 def digest(config: Config, day: str | None, no_send: bool):
-    """生成（并发送）一份投稿日报：reports/YYYY-MM-DD.html。
+    """生成（并发给组织者）一份投稿日报，网页存在 reports 目录下。
 
-    Example: inbox-daemon digest --date 2022-09-30 --no-send
+    示例：inbox-daemon digest --date 2022-09-30 --no-send
     """
     from datetime import date, datetime
     from zoneinfo import ZoneInfo
@@ -113,14 +119,15 @@ def digest(config: Config, day: str | None, no_send: bool):
     try:
         when = date.fromisoformat(day) if day else datetime.now(ZoneInfo(config.schedule.timezone)).date()
     except ValueError as err:
-        raise StaffError(f"日期格式应为 YYYY-MM-DD：{day}") from err
+        raise StaffError(f"日期应写成 2022-09-30 这样的格式，收到的是：{day}") from err
     store = open_store(config)
     try:
         path, outbox_id = write_digest(config, store, load_rules(config.rules_dir), when, send=not no_send)
         if outbox_id:
             drain(store, config.smtp)
             status = store.db.execute("SELECT status FROM outbox WHERE id=?", [outbox_id]).fetchone()[0]
-            click.echo(f"日报已生成：{path}；邮件（{', '.join(config.digest.to)}）：{status}")
+            said = {"sent": "已发出", "queued": "排队中，稍后重试", "sending": "正在发送", "failed": "发送失败"}
+            click.echo(f"日报已生成：{path}；发给 {'、'.join(config.digest.to)} 的邮件：{said.get(status, status)}")
         else:
             click.echo(f"日报已生成：{path}")
     finally:
@@ -130,9 +137,9 @@ def digest(config: Config, day: str | None, no_send: bool):
 @main.command()
 @with_config
 def check(config: Config):
-    """检查配置和规则，并尝试登录每个邮箱和发信服务器。
+    """检查配置和比赛规则，并尝试登录每个邮箱和发信服务器（不改动服务器上的任何东西）。
 
-    Example: inbox-daemon check --config config.toml
+    示例：inbox-daemon check --config config.toml
     """
     from ..check import run_checks
     results = run_checks(config)
@@ -143,18 +150,36 @@ def check(config: Config):
 
 
 @main.command()
-@click.option("--maildir", type=click.Path(file_okay=False), default=None,
-              help="写入的 Maildir（默认取配置中第一个 maildir 邮箱的 path）")
-@click.option("--force", is_flag=True, help="已存在时也重新生成")
-@with_config
-def samples(config: Config, maildir: str | None, force: bool):
-    """生成演示用的示例投稿（真实的图片与视频）到本地 Maildir。
+@click.option("--maildir", type=click.Path(file_okay=False), default=None, metavar="目录",
+              help="写到哪个 Maildir 目录（不写时用配置文件里第一个本地邮箱的目录）")
+@click.option("--force", is_flag=True, help="已有示例邮件时也重新生成")
+@click.option("--config", "given_config", type=click.Path(dir_okay=False), default=None, metavar="路径",
+              help="配置文件路径（给了 --maildir 时不需要）")
+@click.pass_context
+def samples(ctx: click.Context, maildir: str | None, force: bool, given_config: str | None):
+    """生成演示用的示例投稿（真实的照片、视频和申报表）到本地 Maildir。
 
-    Example: inbox-daemon samples
+    示例：inbox-daemon samples --maildir data/samples/Maildir
     """
+    import subprocess
+
+    from ..config import load_config
     from ..demo.samples import write_samples
-    target = Path(maildir) if maildir else next((m.path for m in config.mailboxes if m.source == "maildir"), None)
-    if target is None:
-        raise StaffError("配置中没有 maildir 邮箱，请用 --maildir 指定位置")
-    count = write_samples(target, force=force)
-    click.echo(f"示例邮件：{target} 中共 {count} 封" if count else f"{target} 已有示例邮件（--force 可重新生成）")
+    from ..errors import InboxError
+    if maildir:
+        target = Path(maildir)
+    else:
+        try:
+            config = load_config(config_file(ctx, given_config))
+        except InboxError as err:
+            raise StaffError(f"{err}\n（也可以用 --maildir 直接指定示例邮件的目录）") from err
+        target = next((m.path for m in config.mailboxes if m.source == "maildir"), None)
+        if target is None:
+            raise StaffError("配置中没有 maildir 邮箱，请用 --maildir 指定位置")
+    try:
+        count = write_samples(target, force=force)
+    except InboxError as err:
+        raise StaffError(str(err)) from err
+    except (OSError, subprocess.SubprocessError) as err:
+        raise StaffError(f"生成示例视频失败：{err}") from err
+    click.echo(f"示例邮件：{target} 中共 {count} 封" if count else f"{target} 已有示例邮件（加 --force 可重新生成）")

@@ -8,6 +8,7 @@ reportlab and Pillow, archives by zipfile, py7zr and the RAR 5 format descriptio
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import random
@@ -31,15 +32,29 @@ VIDEO_CODECS = {  # codec: ffmpeg encoder arguments and container
 }
 
 
+@functools.cache
 def ffmpeg_exe() -> str:
-    found = shutil.which("ffmpeg")
-    if found:
-        return found
+    """A working ffmpeg: the one the imageio-ffmpeg wheel ships (a declared dependency, the same on every
+    machine) first, else Debian's on PATH. Each is tried (`-version`) before it is trusted, so a broken
+    binary is passed over; when none works the error says, in Chinese, what to install."""
+    candidates = []
     try:
         import imageio_ffmpeg
-    except ImportError as err:
-        raise RuntimeError("需要 ffmpeg：apt-get install ffmpeg 或 pip install imageio-ffmpeg / ffmpeg is needed") from err
-    return imageio_ffmpeg.get_ffmpeg_exe()
+        candidates.append(imageio_ffmpeg.get_ffmpeg_exe())
+    except (ImportError, RuntimeError):  # RuntimeError: the wheel has no binary for this platform
+        pass
+    if shutil.which("ffmpeg"):
+        candidates.append(shutil.which("ffmpeg"))
+    for candidate in candidates:
+        try:
+            subprocess.run([candidate, "-hide_banner", "-version"], check=True, capture_output=True, timeout=30)
+        except (OSError, subprocess.SubprocessError):
+            continue
+        return candidate
+    from ..errors import InboxError
+    tried = "、".join(candidates) or "无"
+    raise InboxError(f"找不到能用的 ffmpeg（试过：{tried}），无法生成示例视频。请安装：pip install imageio-ffmpeg，"
+                     "或 apt-get install ffmpeg")
 
 
 def _photo(width: int, height: int, seed: int) -> Image.Image:
