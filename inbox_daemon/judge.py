@@ -194,6 +194,6 @@ def _judge_photos(j: _Judge, images: list[Probe], work: list[Probe], links: list
     for photo in jpegs:
         software = photo.exif.get("software", "")
         if software and any(word in software.lower() for word in rule.edited_software):
-            j.add("photo_edited", filename=photo.filename, detail=f"的 EXIF 显示经 {software} 处理")
+            j.add("photo_edited", filename=photo.filename, detail="经过修图软件处理", software=software)
         elif not photo.exif.get("make") and not photo.exif.get("model"):
-            j.add("photo_edited", filename=photo.filename, detail="没有相机或手机的拍摄信息（EXIF）")
+            j.add("photo_edited", filename=photo.filename, detail="看不出是用相机或手机拍摄的（照片里没有拍摄设备的信息）")

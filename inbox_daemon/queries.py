@@ -19,15 +19,12 @@ from pathlib import Path
 import sqlite_utils
 
 from .errors import InboxError
+from .reply import outcome_words
 from .rules import RuleSet
 from .times import SHANGHAI, local
 
 OUTCOME_NAMES = {"accepted": "已登记", "rejected": "未通过", "needs_review": "待审核", "ignored": "不处理",
                  "error": "出错", "received": "已收到"}
-# What staff may type for an outcome, in either language.
-OUTCOME_WORDS = {**{name: outcome for outcome, name in OUTCOME_NAMES.items()}, **{o: o for o in OUTCOME_NAMES},
-                 "通过": "accepted", "已通过": "accepted", "接受": "accepted", "不通过": "rejected",
-                 "待人工审核": "needs_review", "审核": "needs_review", "忽略": "ignored", "错误": "error"}
 SEVERITY_NAMES = {"reject": "不符合要求", "review": "需人工核对", "warn": "提醒", "info": "说明"}
 SORTS = {"received": "first_received", "receipt": "receipt", "contest": "contest", "outcome": "outcome",
          "title": "title", "author": "author"}
@@ -43,7 +40,8 @@ class QueryError(InboxError):
 def outcome_from_word(word: str | None) -> str | None:
     if not word:
         return None
-    outcome = OUTCOME_WORDS.get(word.strip().lower()) or OUTCOME_WORDS.get(word.strip())
+    words = {**{name: outcome for outcome, name in OUTCOME_NAMES.items()}, **outcome_words()}  # either language
+    outcome = words.get(word.strip().lower()) or words.get(word.strip())
     if outcome is None:
         choices = "、".join(f"{name}（{o}）" for o, name in OUTCOME_NAMES.items())
         raise QueryError(f"未知的结果“{word}”，可选：{choices}")

@@ -53,8 +53,8 @@ ANNEX2 = ([
 ], [(1, 0, 1, 9), (2, 0, 2, 9), (3, 0, 3, 9)])
 ANNEX2_VALUES = {"team": "书香涟源读书会", "unit": "涟源市总工会", "members": "12", "founded": "2019-03-01",
                  "app_account": "xgh001", "upload_time": "2022-09-10", "frequency": "每月两次", "sessions": "60",
-                 "leader": "刘洋 会长 13973812345",  # the table's 负责人 outranks the 填报人 line above it
-                 "phone": "0738-8313015"}
+                 "leader": "刘洋 会长 13973812345",  # the table's 负责人, the 填报人 line above it its own field
+                 "reporter": "王芳", "phone": "0738-8313015"}
 
 ANNEX3_TABLE = [
     ["职工书屋名称", "娄底市总工会职工书屋", None, None],
@@ -188,7 +188,7 @@ def test_labels_with_remarks_marks_and_colons_still_match():
 def test_several_lines_in_one_cell_and_a_form_without_fields():
     form = media.make_sheet([["填报人姓名：王芳    联系电话：0738-8313015"], ["团队名称", "书香读书会"]])
     assert read_form("附件2.xlsx", form, fields("reading_team")).values == {
-        "leader": "王芳", "phone": "0738-8313015", "team": "书香读书会"}
+        "reporter": "王芳", "phone": "0738-8313015", "team": "书香读书会"}
     assert read_form("空表.xlsx", media.make_sheet([["备注"], ["无"]]), fields("photo")) == FormResult()
 
 

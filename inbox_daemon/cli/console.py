@@ -16,7 +16,7 @@ from . import StaffError, main, open_store, with_config
 @main.command()
 @with_config
 def web(config: Config):
-    """在 [web] listen 上启动工作人员控制台（默认 127.0.0.1:8080）。
+    """启动工作人员控制台（地址见配置 [web] 一节，默认 127.0.0.1:8080）。
 
     会话密钥从 [web] secret_env 指定的环境变量读取。
 
