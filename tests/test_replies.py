@@ -91,7 +91,7 @@ def test_each_reply_kind_arrives_threaded_and_marked(tmp_path, smtp_sink, clips,
     assert "缺少“联系电话”" in text and "时长 3分20秒，超过 3分00秒" in text and "\n联系电话：\n" in text
     assert "请在截止时间 2022年9月30日 23:59 前回复" in text
     [review] = mail["c@126.com"]
-    assert review["Subject"].startswith("【待审核】") and "Adobe Photoshop" in review.get_body(("plain",)).get_content()
+    assert review["Subject"].startswith("【待审核】") and "修图软件" in review.get_body(("plain",)).get_content()
     [unknown] = mail["d@sina.com"]
     assert unknown["Subject"].startswith("【请确认】") and "“好工人·向未来”摄影比赛" in unknown.get_body(("plain",)).get_content()
     for message in smtp_sink.bodies():

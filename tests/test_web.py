@@ -31,6 +31,16 @@ def entry_row(console, receipt: str) -> dict:
     return console.store.register.entry(receipt)
 
 
+def receipt_of(console, *, rule: str | None = None, contest: str | None = "", outcome: str | None = None) -> str:
+    """The receipt of the demo entry with these traits (the demo set's order is not the test's business)."""
+    for entry in console.store.register.entries():
+        rule_ids = [f["id"] for f in json.loads(entry["rules"] or "[]")]
+        if (rule is None or rule in rule_ids) and (contest == "" or entry["contest"] == contest) \
+                and (outcome is None or entry["outcome"] == outcome):
+            return entry["receipt"]
+    raise AssertionError(f"no demo entry with rule={rule} contest={contest} outcome={outcome}")
+
+
 def reply_text(raw: bytes) -> str:
     message = email.message_from_bytes(bytes(raw), policy=email.policy.default)
     return message.get_body(preferencelist=("plain",)).get_content()
@@ -53,9 +63,10 @@ def test_review_a_photo_and_accept_with_a_note_and_a_message(console, browser):
     assert badges and set(badges) == {"待审核"}
     assert int(browser.find_element(By.ID, "total").text) == len(badges) == 3
 
-    browser.find_element(By.LINK_TEXT, "SY-2022-0003").click()
-    wait_for(lambda: "/entries/SY-2022-0003" in browser.current_url, what="the entry page")
-    assert "Photoshop" in browser.find_element(By.CSS_SELECTOR, ".findings").text
+    edited = receipt_of(console, rule="photo_edited")
+    browser.find_element(By.LINK_TEXT, edited).click()
+    wait_for(lambda: f"/entries/{edited}" in browser.current_url, what="the entry page")
+    assert "修图软件" in browser.find_element(By.CSS_SELECTOR, ".findings").text
     thumb = browser.find_element(By.CSS_SELECTOR, "img.thumb")
     wait_for(lambda: browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", thumb),
              what="the thumbnail to load")
@@ -69,20 +80,20 @@ def test_review_a_photo_and_accept_with_a_note_and_a_message(console, browser):
     wait_for(lambda: browser.find_element(By.ID, "outcome").text == "已登记", what="the new outcome")
     assert "已记录决定：待审核 → 已登记" in browser.page_source
 
-    entry = entry_row(console, "SY-2022-0003")
+    entry = entry_row(console, edited)
     assert entry["outcome"] == "accepted"
-    override = console.store.register.override_for("SY-2022-0003")
+    override = console.store.register.override_for(edited)
     assert (override["note"], override["message"], override["actor"]) == (NOTE, MESSAGE, "reviewer")
     [raw] = [row[0] for row in console.store.db.execute(
         "SELECT raw FROM outbox WHERE message=? AND outcome='accepted' AND status='queued'", [entry["id"]])]
     text = reply_text(raw)
     assert MESSAGE in text and NOTE not in text and NOTE.encode() not in bytes(raw)
-    assert "SY-2022-0003" in text
+    assert edited in text
 
 
 def test_the_video_plays_and_seeks_with_http_ranges(console, browser):
     console.login(browser, "viewer")
-    browser.get(console.url + "/entries/WSP-2022-0001")
+    browser.get(console.url + f"/entries/{receipt_of(console, contest='micro_video', outcome='accepted')}")
     video = browser.find_element(By.TAG_NAME, "video")
     browser.execute_script("arguments[0].currentTime = 120; arguments[0].play().catch(() => {});", video)
     wait_for(lambda: browser.execute_script("return arguments[0].readyState", video) >= 2, what="video data")
@@ -93,35 +104,37 @@ def test_the_video_plays_and_seeks_with_http_ranges(console, browser):
 
 def test_a_viewer_sees_no_actions_and_a_forged_post_is_refused(console, browser):
     console.login(browser, "viewer")
-    browser.get(console.url + "/entries/SY-2022-0003")
+    edited = receipt_of(console, rule="photo_edited")
+    browser.get(console.url + f"/entries/{edited}")
     assert browser.find_elements(By.ID, "decide-submit") == []
     assert browser.find_elements(By.ID, "requeue-submit") == []
     assert browser.find_elements(By.ID, "upload-submit") == []
     assert browser.find_elements(By.CSS_SELECTOR, "input[name=keys]") == []
     posts = browser.find_elements(By.CSS_SELECTOR, "form[method=post]")
     assert [f.get_attribute("id") for f in posts] == ["logout-form"]
-    status = browser.execute_async_script(POST_JS, "/entries/SY-2022-0003/decide",
+    status = browser.execute_async_script(POST_JS, f"/entries/{edited}/decide",
                                           {"decision": "accept", "note": "forged"}, True)
     assert status == 403
-    assert console.seen("POST", "/entries/SY-2022-0003/decide", 403)
-    assert entry_row(console, "SY-2022-0003")["outcome"] == "needs_review"
-    assert console.store.register.override_for("SY-2022-0003") is None
+    assert console.seen("POST", f"/entries/{edited}/decide", 403)
+    assert entry_row(console, edited)["outcome"] == "needs_review"
+    assert console.store.register.override_for(edited) is None
     browser.get(console.url + "/admin/users")
     assert "没有权限" in browser.page_source
 
 
 def test_a_post_without_the_csrf_token_is_refused(console, browser):
     console.login(browser, "reviewer")
-    browser.get(console.url + "/entries/SY-2022-0003")
-    status = browser.execute_async_script(POST_JS, "/entries/SY-2022-0003/decide",
+    edited = receipt_of(console, rule="photo_edited")
+    browser.get(console.url + f"/entries/{edited}")
+    status = browser.execute_async_script(POST_JS, f"/entries/{edited}/decide",
                                           {"decision": "accept", "note": "no token"}, False)
     assert status == 400
-    assert entry_row(console, "SY-2022-0003")["outcome"] == "needs_review"
+    assert entry_row(console, edited)["outcome"] == "needs_review"
     # The same request with the page's token goes through: the refusal was the token's doing.
-    status = browser.execute_async_script(POST_JS, "/entries/SY-2022-0003/decide",
+    status = browser.execute_async_script(POST_JS, f"/entries/{edited}/decide",
                                           {"decision": "accept", "note": "with token"}, True)
     assert status == "redirect" or status in (0, 302)
-    wait_for(lambda: entry_row(console, "SY-2022-0003")["outcome"] == "accepted", what="the decision")
+    wait_for(lambda: entry_row(console, edited)["outcome"] == "accepted", what="the decision")
 
 
 def test_hostile_subject_and_fields_stay_text(console, browser):
@@ -140,13 +153,13 @@ def test_hostile_subject_and_fields_stay_text(console, browser):
 
 
 def test_choosing_the_contest_of_an_unrouted_entry_judges_it(console, browser):
-    assert entry_row(console, "DQR-2022-0001")["contest"] is None
+    unrouted = receipt_of(console, contest=None)
     console.login(browser, "reviewer")
-    browser.get(console.url + "/entries/DQR-2022-0001")
+    browser.get(console.url + f"/entries/{unrouted}")
     Select(browser.find_element(By.ID, "contest-select")).select_by_value("micro_video")
     browser.find_element(By.ID, "contest-submit").click()
     wait_for(lambda: "已指定比赛并重新判定" in browser.page_source, what="the re-judged entry")
-    entry = entry_row(console, "DQR-2022-0001")
+    entry = entry_row(console, unrouted)
     assert entry["contest"] == "micro_video"
     assert "contest_unknown" not in entry["rules"] and "attachment_missing" in entry["rules"]
     assert entry["outcome"] == "rejected"
@@ -157,19 +170,20 @@ def test_choosing_the_contest_of_an_unrouted_entry_judges_it(console, browser):
 
 
 def test_uploading_the_video_of_a_cloud_link_entry_probes_and_judges_it(console, browser, tmp_path):
-    before = entry_row(console, "WSP-2022-0004")
+    linked = receipt_of(console, rule="large_attachment_link")
+    before = entry_row(console, linked)
     assert before["outcome"] == "needs_review" and "large_attachment_link" in before["rules"]
     clip = tmp_path / "守护万家灯火.mp4"
     clip.write_bytes(media.make_video(170, 1280, 720))
     console.login(browser, "reviewer")
-    browser.get(console.url + "/entries/WSP-2022-0004")
+    browser.get(console.url + f"/entries/{linked}")
     browser.find_element(By.ID, "work-file").send_keys(str(clip))
     browser.find_element(By.ID, "upload-submit").click()
     wait_for(lambda: "作品已上传并重新判定" in browser.page_source, what="the upload")
-    [upload] = console.store.db.query("SELECT * FROM uploads WHERE receipt='WSP-2022-0004'")
+    [upload] = console.store.db.query("SELECT * FROM uploads WHERE receipt=?", [linked])
     assert (upload["kind"], upload["filename"], upload["actor"]) == ("video", "守护万家灯火.mp4", "reviewer")
     assert 169 <= upload["duration_s"] <= 171 and (upload["width"], upload["height"]) == (1280, 720)
-    after = entry_row(console, "WSP-2022-0004")
+    after = entry_row(console, linked)
     assert after["outcome"] == "accepted" and "large_attachment_link" not in after["rules"]
     assert browser.find_elements(By.TAG_NAME, "video")  # the uploaded work plays on the entry page
 
@@ -195,7 +209,8 @@ def test_review_queue_keyboard_and_decide_then_next(console, browser):
 
 def test_screenshots_at_office_and_phone_widths(console):
     DOCS.mkdir(parents=True, exist_ok=True)
-    pages = {"dashboard": "/overview", "list": "/entries", "entry": "/entries/SY-2022-0003", "review": "/review"}
+    pages = {"dashboard": "/overview", "list": "/entries", "entry": f"/entries/{receipt_of(console, rule='photo_edited')}",
+             "review": "/review"}
     for width in (1280, 390):
         driver = make_driver(width, 900)
         try:
