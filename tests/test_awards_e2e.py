@@ -28,7 +28,7 @@ from openpyxl import load_workbook
 from conftest import run_cli, write_config
 
 from inbox_daemon.awards import AwardsError, jury, results
-from inbox_daemon.awards.config import awards_dir, load_awards
+from inbox_daemon.awards.config import load_awards
 from inbox_daemon.config import load_config
 from inbox_daemon.demo import media
 from inbox_daemon.demo.samples import BIO, CST, PUBLICITY, compose
@@ -128,7 +128,7 @@ def cli(config_path: Path, *args: str):
 def judged(contest):
     """The jury's work through the library and the organizer's through the command line, up to publication."""
     root, config_path = contest
-    awards = load_awards(awards_dir(load_config(config_path).rules_dir))
+    awards = load_awards(load_config(config_path).rules_dir)
     video, photo = awards.contest("micro_video"), awards.contest("photo")
     store = open_store(config_path)
     receipts = [c.receipt for c in jury.candidates(store, "micro_video")]
