@@ -10,7 +10,6 @@ beside the stored files, under their original's hash, and made once.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import subprocess
