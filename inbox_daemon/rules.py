@@ -5,6 +5,10 @@ this module only knows their shape. A rules folder with any problem (an
 unknown key, a wrong type, a window that closes before it opens, a regex that
 does not compile, a rule id without a severity or a message) is refused with
 every problem named by file, line and key, so judging never meets a broken one.
+
+The awards data rides along: an `[awards]` table in a contest file (criteria, prizes, weights), in
+`common.toml` (certificates, showcase, platforms, units) and `reading_challenge.toml` (not a
+contest). `awards/config.py` checks those tables; their problems are listed with the others.
 """
 
 from __future__ import annotations
@@ -15,9 +19,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
+from .awards.config import (READING_FILE, AwardsRules, AwardsRulesError, common_awards, contest_awards,
+                            reading_challenge)
 from .errors import ConfigError
-from .validate import (INVALID, Checker, Day, Flag, Integer, Items, Moment, Number, Problem, Table, Tables, Text,
-                       raise_problems)
+from .validate import (INVALID, Checker, Day, Flag, Integer, Items, Moment, Number, Problem, Raw, Table, Tables,
+                       Text, raise_problems)
 
 SEVERITIES = ("reject", "review", "warn", "info")
 FIELD_KINDS = ("text", "title", "phone", "gender", "bio", "date", "int")
@@ -122,6 +128,7 @@ class Common:
 class RuleSet:
     common: Common
     contests: dict[str, Contest]
+    awards: AwardsRules | None = None  # None when common.toml has no [awards]
 
     def severity(self, rule_id: str, contest: Contest | None = None) -> str:
         base = rule_id.split(":", 1)[0]
@@ -164,6 +171,7 @@ COMMON = Table({
     "replies": Table({"thanks": WORDS, "questions": WORDS, "withdrawal": WORDS, "short_reply_chars": Integer(1)}),
     "submission": Table({"evidence_fields": WORDS, "spam_words": WORDS}),
     "forms": Table({"image_names": WORDS}),
+    "awards": Raw(),  # awards/config.py: common_awards
 })
 
 FIELD = Table({"labels": Items(nonempty=True, required=True), "required": Flag(), "kind": Text(choices=FIELD_KINDS),
@@ -183,6 +191,7 @@ CONTEST = Table({
     "messages": Table(values=Text()),
     "severities": Table(values=Text(choices=SEVERITIES)),
     "units": Tables(Table({"name": Text(required=True), "aliases": WORDS})),
+    "awards": Raw(),  # awards/config.py: contest_awards
 })
 
 
@@ -282,8 +291,21 @@ def _read(path: Path, problems: list[Problem]) -> tuple[str, dict | None]:
         return text, None
 
 
+def _contest_files(rules_dir: Path) -> list[Path]:
+    return [p for p in sorted(Path(rules_dir).glob("*.toml")) if p.stem != "common" and p.name != READING_FILE]
+
+
 def contest_ids(rules_dir: Path) -> tuple[str, ...]:
-    return tuple(sorted(p.stem for p in Path(rules_dir).glob("*.toml") if p.stem != "common"))
+    return tuple(p.stem for p in _contest_files(rules_dir))
+
+
+def _awards_part(problems: list[Problem], build, *args):
+    """One awards table checked; its problems join the rest instead of stopping the load."""
+    try:
+        return build(*args)
+    except AwardsRulesError as err:
+        problems += err.problems
+        return None
 
 
 def load_rules(rules_dir: str | Path) -> RuleSet:
@@ -295,17 +317,18 @@ def load_rules(rules_dir: str | Path) -> RuleSet:
     problems: list[Problem] = []
     text, raw = _read(common_path, problems)
     common_data: dict = {}
+    common_awards_ = None
     if raw is not None:
         checker = Checker(common_path, text)
         checked = checker.check(COMMON, raw)
         common_data = checked if checked is not INVALID else {}
         _check_common(checker, raw, common_data)
         problems += checker.problems
+        if isinstance(common_data.get("awards"), dict):
+            common_awards_ = _common_awards(common_path, text, common_data["awards"], problems)
     rule_ids = set(common_data.get("severities", {})) | set(RULE_IDS)
-    contests, prefixes = {}, {}
-    for path in sorted(rules_dir.glob("*.toml")):
-        if path.stem == "common":
-            continue
+    contests, prefixes, contest_awards_ = {}, {}, {}
+    for path in _contest_files(rules_dir):
         text, raw = _read(path, problems)
         if raw is None:
             continue
@@ -321,8 +344,13 @@ def load_rules(rules_dir: str | Path) -> RuleSet:
                          f"the same receipt prefix as {prefixes[prefix]}")
         prefixes.setdefault(prefix, path.name)
         problems += checker.problems
+        if isinstance(data.get("awards"), dict):
+            contest_awards_[path.stem] = _awards_part(problems, contest_awards, path.stem, data["awards"], path.name,
+                                                      text, ("awards",))
         if not checker.problems:
             contests[data["id"]] = _contest(data)
+    reading = _reading_challenge(rules_dir / READING_FILE, problems)
+    awards = _awards_rules(common_awards_, "awards" in common_data, contest_awards_, reading, problems)
     if not contests and not problems:
         problems.append(Problem(str(rules_dir), None, "", "没有比赛规则文件", "no contest rules files"))
     raise_problems(problems, "规则文件有错误", "rules files are invalid")
@@ -333,4 +361,34 @@ def load_rules(rules_dir: str | Path) -> RuleSet:
                     severities=common_data["severities"], messages=common_data["messages"],
                     replies=common_data.get("replies", {}), submission=common_data.get("submission", {}),
                     forms=common_data.get("forms", {}))
-    return RuleSet(common=common, contests=contests)
+    return RuleSet(common=common, contests=contests, awards=awards)
+
+
+def _common_awards(path: Path, text: str, data: dict, problems: list[Problem]):
+    found = _awards_part(problems, common_awards, data, path.name, text, ("awards",))
+    if found and found.activity_contest not in contest_ids(path.parent):
+        checker = Checker(path, text)
+        checker.fail(("awards", "organization", "activity_contest"), f"没有名为 {found.activity_contest} 的比赛",
+                     f"there is no contest {found.activity_contest}")
+        problems += checker.problems
+    return found
+
+
+def _reading_challenge(path: Path, problems: list[Problem]):
+    if not path.exists():
+        return None
+    text, raw = _read(path, problems)
+    return _awards_part(problems, reading_challenge, raw, path.name, text) if raw is not None else None
+
+
+def _awards_rules(common, common_given: bool, contests_awards: dict, reading,
+                  problems: list[Problem]) -> AwardsRules | None:
+    """The awards data of the whole folder, once every table of it is good."""
+    if common is None:
+        if not common_given and (contests_awards or reading):
+            problems.append(Problem("common.toml", None, "awards", "有比赛设置了奖项，common.toml 须有 [awards]（证书、成果展示、"
+                                    "平台数据列、单位）", "contests carry [awards], so common.toml needs [awards]"))
+        return None
+    if None in contests_awards.values():
+        return None
+    return AwardsRules(common=common, contests=contests_awards, reading=reading)

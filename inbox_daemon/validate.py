@@ -284,6 +284,17 @@ class Table(Spec):
 
 
 @dataclass(frozen=True)
+class Raw(Spec):
+    """A table another module checks whole (the awards data: `awards/config.py`); here only its shape."""
+
+    def check(self, c, value, path):
+        if not isinstance(value, dict):
+            c.fail(path, "必须是一个表（[…]）", "must be a table ([...])")
+            return INVALID
+        return value
+
+
+@dataclass(frozen=True)
 class Tables(Spec):
     """An array of tables ([[units]])."""
 

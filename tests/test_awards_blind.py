@@ -9,7 +9,7 @@ from inbox_daemon.awards.blind import MASK, blind_entry
 from inbox_daemon.awards.organization import EntryFacts, table
 from inbox_daemon.awards.config import load_awards
 
-AWARDS = Path(__file__).resolve().parents[1] / "rules" / "awards"
+RULES = Path(__file__).resolve().parents[1] / "rules"
 
 
 def test_names_units_phones_and_receipts_are_masked_everywhere():
@@ -32,7 +32,7 @@ def test_names_units_phones_and_receipts_are_masked_everywhere():
 
 
 def test_organization_table_counts_units_reports_and_punctuality():
-    common = load_awards(AWARDS).common
+    common = load_awards(RULES).common
     facts = [EntryFacts("micro_video", "accepted", "新化县教育局", "2022-08-10T02:00:00+00:00"),
              EntryFacts("photo", "rejected", "新化县人民医院", "2022-08-11T02:00:00+00:00"),
              EntryFacts("photo", "accepted", "娄底市图书馆", "2022-08-11T02:00:00+00:00"),

@@ -1,9 +1,12 @@
 """A contest from mail to awards: 40 micro-video entries and a few photo and reading-promoter entries
-made with real media, passed through a Maildir by `poll --once`; three jurors with one conflict and one
-juror who leaves two entries unscored; five photo jurors for a trimmed mean checked by hand; the
-platforms' counts imported; allocation with the rules' tier counts; publication freezing the scores;
-the award list, the certificates (rendered and read back with poppler), the winner notices and the
-showcase opened in a real headless Chromium, from disk and from a web server on loopback."""
+made with real media, passed through a Maildir by `poll --once`; then the console in a real headless
+Chromium: an organizer assigns three jurors and opens a round, the jurors score through their pages
+(one declares a conflict, one leaves two entries unscored and is flagged), every page a juror loads is
+checked for the authors' names, units, phones, senders and receipts; the organizer imports the
+platforms' counts, closes the round, allocates with the rules' tier counts, picks the special awards,
+adjusts with reasons and publishes, after which a score change is refused. Five photo jurors give a
+trimmed mean checked by hand. The award list, the certificates (read back with poppler), the winner
+notices and the showcase (downloaded from the console, opened from disk and over HTTP) follow."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import csv
 import email
 import email.policy
 import http.server
+import io
 import json
 import mailbox
 import re
@@ -18,6 +22,8 @@ import sqlite3
 import subprocess
 import threading
 import time
+import urllib.request
+import zipfile
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -27,8 +33,13 @@ from openpyxl import load_workbook
 
 from conftest import run_cli, write_config
 
+from browser import PASSWORDS, make_driver, start_console, wait_for
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
+
+from inbox_daemon import accounts
 from inbox_daemon.awards import AwardsError, jury, results
-from inbox_daemon.awards.config import awards_dir, load_awards
+from inbox_daemon.awards.config import load_awards
 from inbox_daemon.config import load_config
 from inbox_daemon.demo import media
 from inbox_daemon.demo.samples import BIO, CST, PUBLICITY, compose
@@ -54,10 +65,26 @@ def person(i: int) -> dict:
             "phone": f"139{i:08d}", "sender": f"worker{i:02d}@qq.com"}
 
 
+def bio(i: int) -> str:
+    """A bio that names its own author, unit and phone (the juror must see them masked), and no one else's."""
+    p = person(i)
+    return f"我是{p['unit']}职工{p['author']}，电话{p['phone']}。" + BIO.replace("娄底市第一人民医院", "本单位")
+
+
+def signed(clip: bytes, author: str, unit: str, root: Path) -> bytes:
+    """The clip with the author's name and unit in its metadata, as some editing apps write them."""
+    from inbox_daemon.demo.media import ffmpeg_exe
+    source, target = root / "plain.mp4", root / "signed.mp4"
+    source.write_bytes(clip)
+    subprocess.run([ffmpeg_exe(), "-loglevel", "error", "-y", "-i", str(source), "-c", "copy", "-metadata",
+                    f"artist={author}", "-metadata", f"comment={unit}", str(target)], check=True, timeout=60)
+    return target.read_bytes()
+
+
 def video_entry(i: int, clip: bytes) -> bytes:
     p = person(i)
     body = "\n".join([f"作品名称：《{p['title']}》", f"作者姓名：{p['author']}", "性别：男", f"联系电话：{p['phone']}",
-                      f"工作单位：{p['unit']}", f"作者及作品简介：{BIO}"])
+                      f"工作单位：{p['unit']}", f"作者及作品简介：{bio(i)}"])
     return compose(sender=p["sender"], sender_name=p["author"], subject=f"微视频比赛《{p['title']}》", body=body,
                    received=datetime(2022, 8, 2, 9, tzinfo=CST) + timedelta(hours=13 * i),
                    message_id=f"<video-{i}@qq.com>", attachments=[(f"{p['title']}-{p['author']}.mp4", clip, MP4)])
@@ -97,7 +124,8 @@ def contest(tmp_path_factory):
     root = tmp_path_factory.mktemp("awards")
     box = mailbox.Maildir(root / "Maildir", create=True)
     for i in range(40):
-        box.add(video_entry(i, media.make_video(3 + i, 640, 360)))
+        clip = media.make_video(3 + i, 640, 360)
+        box.add(video_entry(i, signed(clip, person(i)["author"], person(i)["unit"], root) if i == 0 else clip))
     singles = [[media.make_jpeg(size=2_050_000 + i, seed=40 + i, width=1600, height=1067)] for i in range(3)]
     group = [[media.make_jpeg(size=2_010_000 + n, seed=60 + n, width=1200, height=1200) for n in range(4)]]
     for i, photos in enumerate(singles + group):
@@ -125,70 +153,283 @@ def cli(config_path: Path, *args: str):
 
 
 @pytest.fixture(scope="module")
-def judged(contest):
-    """The jury's work through the library and the organizer's through the command line, up to publication."""
+def site(contest):
+    """The console over the contest's register, with an organizer and three juror accounts."""
     root, config_path = contest
-    awards = load_awards(awards_dir(load_config(config_path).rules_dir))
-    video, photo = awards.contest("micro_video"), awards.contest("photo")
+    config = load_config(config_path)
     store = open_store(config_path)
+    for name in ("organizer", *JURORS):
+        accounts.add_user(store.db, name, "organizer" if name == "organizer" else "juror", PASSWORDS["juror"])
+    accounts.add_user(store.db, "reviewer", "reviewer", PASSWORDS["juror"])
+    with pytest.MonkeyPatch.context() as patch:
+        server, thread, requests = start_console(config, patch)
+        driver = make_driver(1280, 900)
+        yield Site(f"http://127.0.0.1:{server.effective_port}", driver, store, requests)
+        driver.quit()
+        server.close()
+        thread.join(timeout=5)
+    store.close()
+
+
+class Site:
+    """One browser on the console, logged in as one person at a time; every juror page checked for secrets."""
+
+    def __init__(self, url, driver, store, requests):
+        self.url, self.driver, self.store, self.requests = url, driver, store, requests
+        self.juror_pages = 0
+        receipts = [e["receipt"] for e in store.register.entries()]
+        self.secrets = [v for i in range(40) for k, v in person(i).items() if k != "title"] + receipts + ["WSP-2022"]
+
+    def login(self, name: str) -> None:
+        self.driver.delete_all_cookies()
+        self.driver.get(self.url + "/login")
+        self.driver.find_element(By.NAME, "name").send_keys(name)
+        self.driver.find_element(By.NAME, "password").send_keys(PASSWORDS["juror"])
+        self.driver.find_element(By.ID, "login-submit").click()
+        wait_for(lambda: "/login" not in self.driver.current_url, what=f"login as {name}")
+
+    def get(self, path: str) -> str:
+        self.driver.get(self.url + path)
+        return self.driver.page_source
+
+    def blind(self) -> str:
+        """The page a juror has in front of them, asserted to name no author."""
+        html = self.driver.page_source
+        leaked = [secret for secret in self.secrets if secret in html]
+        assert not leaked, (self.driver.current_url, leaked)
+        self.juror_pages += 1
+        return html
+
+    def click(self, element_id: str, confirm: bool = False) -> None:
+        if confirm:
+            self.driver.execute_script("window.confirm = () => true;")
+        old = self.driver.find_element(By.TAG_NAME, "html")
+        self.driver.find_element(By.ID, element_id).click()
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:  # the next page has a new root element
+            try:
+                if old.id != self.driver.find_element(By.TAG_NAME, "html").id:
+                    return
+            except Exception:  # noqa: BLE001  (the page is being replaced)
+                pass
+            time.sleep(0.03)
+        raise AssertionError(f"no new page after {element_id}")
+
+    def flash(self) -> str:
+        return " ".join(e.text for e in self.driver.find_elements(By.CSS_SELECTOR, ".flash"))
+
+    def fetch(self, path: str, data: bytes | None = None) -> tuple[int, dict, bytes]:
+        """A request with the browser's session (downloads, and what a juror's browser could ask for)."""
+        cookie = "; ".join(f"{c['name']}={c['value']}" for c in self.driver.get_cookies())
+        request = urllib.request.Request(self.url + path, data=data, headers={"Cookie": cookie})
+        try:
+            with urllib.request.urlopen(request, timeout=120) as response:
+                return response.status, dict(response.headers), response.read()
+        except urllib.error.HTTPError as err:
+            return err.code, dict(err.headers), err.read()
+
+
+def score_in_browser(site: Site, juror: int, numbers: dict[str, int], order: list[str]) -> None:
+    """One juror's session: every entry in number order, scored with "保存并评下一件", a conflict declared
+    by juror_li, two entries left unscored by juror_zhou."""
+    name = JURORS[juror]
+    site.login(name)
+    assert site.driver.current_url.endswith("/jury/")  # the console's front page is the jury's for a juror
+    site.blind()
+    site.driver.find_element(By.LINK_TEXT, "去评分").click()
+    wait_for(lambda: "/jury/micro_video/" in site.driver.current_url, what="the contest's entries")
+    site.blind()
+    by_number = {n: r for r, n in numbers.items()}
+    for number in sorted(by_number):
+        i = order.index(by_number[number])
+        path = f"/jury/micro_video/{number}"
+        if not site.driver.current_url.endswith(path):
+            site.get(path)
+        html = site.blind()
+        assert f"{number} 号作品" in html and "＊＊" in html  # the bio's own name, unit and phone, masked
+        if name == "juror_zhou" and i in (38, 39):
+            continue
+        if name == "juror_li" and i == 5:
+            site.driver.find_element(By.CSS_SELECTOR, "#conflict summary").click()
+            site.driver.find_element(By.ID, "conflict-reason").send_keys("与作者同单位")
+            site.click("conflict-submit", confirm=True)
+            assert "已声明回避" in site.blind() and not site.driver.find_elements(By.ID, "score-form")
+            continue
+        if juror == 0 and number <= 3:  # typed as a person types, for a few; the rest filled in one call
+            for k, value in enumerate(points_for(i, juror)):
+                site.driver.find_element(By.ID, f"points-{k}").send_keys(f"{value:g}")
+            site.driver.find_element(By.ID, "comment").send_keys(f"评语{i}")
+        else:
+            site.driver.execute_script(FILL, [f"{v:g}" for v in points_for(i, juror)], f"评语{i}")
+        site.click("score-next")
+    site.blind()
+
+
+@pytest.fixture(scope="module")
+def judged(contest, site):
+    """The organizer and the jurors through the console; the photo jury through the library."""
+    root, config_path = contest
+    awards = load_awards(load_config(config_path).rules_dir)
+    video, photo = awards.contest("micro_video"), awards.contest("photo")
+    store = site.store
     receipts = [c.receipt for c in jury.candidates(store, "micro_video")]
     by_title = {json.loads(store.register.entry(r)["fields"])["title"]: r for r in receipts}
     order = [next(r for r in receipts if store.register.entry(r)["message_id"] == f"<video-{i}@qq.com>") for i in range(40)]
-    for name in JURORS:
-        cli(config_path, "awards", "juror", "micro_video", name)
-    cli(config_path, "awards", "round", "open", "micro_video", "--name", "初评")
-    jury.declare_conflict(store, "micro_video", order[5], "juror_li", "同单位")
-    for j, name in enumerate(JURORS):
-        for i, receipt in enumerate(order):
-            if (name == "juror_li" and i == 5) or (name == "juror_zhou" and i in (38, 39)):
-                continue
-            jury.record_score(store, video, receipt, name, points_for(i, j), comment=f"评语{i}")
-    progress_before_close = jury.juror_progress(store, "micro_video")
-    closed = cli(config_path, "awards", "round", "close", "micro_video")
-    try:
-        jury.record_score(store, video, order[0], "juror_li", [1, 1, 1])
-    except AwardsError as err:
-        after_close = str(err)
-    store.close()
+    started = time.monotonic()
 
-    photo_store = open_store(config_path)
-    photo_receipts = [c.receipt for c in jury.candidates(photo_store, "photo")]
+    site.login("organizer")
+    site.get("/awards/micro_video/")
+    for name in JURORS:
+        Select(site.driver.find_element(By.ID, "juror-select")).select_by_value(name)
+        site.click("juror-assign")
+    site.driver.find_element(By.ID, "round-name").clear()
+    site.driver.find_element(By.ID, "round-name").send_keys("初评")
+    site.click("round-open")
+    assert "评审轮次“初评”已开始" in site.flash()
+    numbers = jury.numbers(store, "micro_video")
+
+    for j in range(len(JURORS)):
+        score_in_browser(site, j, numbers, order)
+    # A juror changes a score while the round is open.
+    site.login("juror_wang")
+    site.get(f"/jury/micro_video/{numbers[order[0]]}")
+    site.blind()
+    for k, value in enumerate([40, 30, 30]):
+        box = site.driver.find_element(By.ID, f"points-{k}")
+        box.clear()
+        box.send_keys(str(value))
+    site.click("score-submit")
+    changed = site.flash()
+    for width in (1280, 390):
+        shoot(site, f"/jury/micro_video/{numbers[order[0]]}", f"jury-{width}.png", width)
+        site.blind()
+    site.driver.set_window_size(1280, 900)
+    juror_seconds = time.monotonic() - started
+
+    site.login("organizer")
+    site.get("/awards/micro_video/")
+    progress_html = site.driver.find_element(By.ID, "progress").text
+    shoot(site, "/awards/micro_video/", "progress-1280.png", 1280)
+    progress_before_close = jury.juror_progress(store, "micro_video")
+    site.click("round-close", confirm=True)
+    closed = site.flash()
+
+    # The closed round refuses a juror's score, whatever the page shows.
+    site.login("juror_wang")
+    entry_page = site.get(f"/jury/micro_video/{numbers[order[1]]}")
+    site.blind()
+    token = site.driver.find_element(By.CSS_SELECTOR, "#logout-form input[name=csrf_token]").get_attribute("value")
+    site.driver.execute_script(FORM_POST, f"/jury/micro_video/{numbers[order[1]]}/score",
+                               {"points-0": "1", "points-1": "1", "points-2": "1", "csrf_token": token})
+    wait_for(lambda: "评分已截止" in site.driver.page_source, what="the refusal after closing")
+    after_close = site.flash()
+    site.blind()
+
+    photo_receipts = [c.receipt for c in jury.candidates(store, "photo")]
     for name in PHOTO_JURORS:
-        jury.assign(photo_store, "photo", name, "organizer")
-    jury.open_round(photo_store, "photo", "初评", "organizer")
+        jury.assign(store, "photo", name, "organizer")
+    jury.open_round(store, "photo", "初评", "organizer")
     hand = {"p1": [35, 30, 25], "p2": [30, 20, 20], "p3": [35, 25, 25], "p4": [20, 20, 20], "p5": [38, 25, 25]}
     for i, receipt in enumerate(photo_receipts):
         for name in PHOTO_JURORS:
             points = hand[name] if i == 0 else [20 + i, 20 + i, 10 + (len(name) + i) % 10]
-            jury.record_score(photo_store, photo, receipt, name, points)
-    jury.close_round(photo_store, "photo", "organizer")
-    photo_store.close()
+            jury.record_score(store, photo, receipt, name, points)
+    jury.close_round(store, "photo", "organizer")
 
     stats = root / "新娄底导出.csv"
     write_stats(stats, order, by_title)
-    imported = cli(config_path, "import-stats", str(stats), "--platform", "新娄底")
+    site.login("organizer")
+    site.get("/awards/stats")
+    Select(site.driver.find_element(By.ID, "stats-platform")).select_by_value("新娄底")
+    site.driver.find_element(By.ID, "stats-file").send_keys(str(stats))
+    site.click("stats-submit")
+    imported = site.flash()
+    open_rows_html = site.driver.find_element(By.ID, "open-rows").text
 
-    allocated = cli(config_path, "awards", "allocate", "micro_video")
-    store = open_store(config_path)
+    site.get("/awards/micro_video/allocation")
+    site.click("allocate")
+    allocated = site.flash()
     shortlist = results.compute(store, video).shortlists["最佳剧本奖"]
-    store.close()
-    cli(config_path, "awards", "choose", "micro_video", "最佳剧本奖", shortlist[2])
-    store = open_store(config_path)
+    choose_in_browser(site, "最佳剧本奖", shortlist[2])
     costume = results.compute(store, video).shortlists["最佳造型奖"]
-    store.close()
-    cli(config_path, "awards", "choose", "micro_video", "最佳造型奖", costume[0])
-    store = open_store(config_path)
+    choose_in_browser(site, "最佳造型奖", costume[0])
     last_merit = max((r for r in results.saved(store, "micro_video") if r["prize"] == "优胜奖"), key=lambda r: r["place"])
-    store.close()
-    cli(config_path, "awards", "adjust", "micro_video", last_merit["receipt"], "--remove", "--reason", "作品涉及版权争议")
-    cli(config_path, "awards", "adjust", "micro_video", order[5], "--prize", "优胜奖", "--reason", "回避后评分不足，评委会复议给予优胜奖")
-    cli(config_path, "awards", "publish", "micro_video")
+    adjust_in_browser(site, last_merit["receipt"], "", "作品涉及版权争议")
+    adjust_in_browser(site, order[5], "优胜奖", "回避后评分不足，评委会复议给予优胜奖")
+    site.click("publish", confirm=True)
+    published = site.flash()
+    shoot(site, "/awards/micro_video/allocation", "allocation-1280.png", 1280)
+    ranking_html = site.get("/awards/micro_video/ranking")
+    for width in (1280, 390):
+        shoot(site, f"/awards/micro_video/ranking", f"ranking-{width}.png", width)
+    site.driver.set_window_size(1280, 900)
+
+    site.login("juror_wang")
+    site.get(f"/jury/micro_video/{numbers[order[1]]}")
+    site.blind()
+    token = site.driver.find_element(By.CSS_SELECTOR, "#logout-form input[name=csrf_token]").get_attribute("value")
+    site.driver.execute_script(FORM_POST, f"/jury/micro_video/{numbers[order[1]]}/score",
+                               {"points-0": "40", "points-1": "30", "points-2": "30", "csrf_token": token})
+    wait_for(lambda: "已冻结" in site.driver.page_source, what="the refusal after publication")
+    after_publish = site.flash()
+    site.blind()
+
+    jury.assign(store, "photo", "juror_li", "organizer")  # for the file checks below: a photo contest, a form
+    jury.assign(store, "reading_promoter", "juror_li", "organizer")
     cli(config_path, "awards", "allocate", "photo")
     cli(config_path, "awards", "publish", "photo")
     return {"root": root, "config": config_path, "video": video, "photo": photo, "order": order, "by_title": by_title,
-            "progress": progress_before_close, "closed": closed, "after_close": after_close,
+            "progress": progress_before_close, "progress_html": progress_html, "closed": closed,
+            "after_close": after_close, "after_publish": after_publish, "changed": changed, "entry_page": entry_page,
             "photo_receipts": photo_receipts, "shortlist": shortlist, "costume": costume,
-            "removed": last_merit["receipt"], "imported": imported, "allocated": allocated, "stats": stats}
+            "removed": last_merit["receipt"], "imported": imported, "open_rows_html": open_rows_html,
+            "allocated": allocated, "published": published, "ranking_html": ranking_html, "stats": stats,
+            "numbers": numbers, "juror_seconds": juror_seconds}
+
+
+FILL = """
+const [points, comment] = arguments;
+points.forEach((value, k) => { document.getElementById('points-' + k).value = value; });
+document.getElementById('comment').value = comment;
+"""
+
+FORM_POST = """
+const [url, fields] = arguments;
+const form = document.createElement('form');
+form.method = 'post'; form.action = url;
+for (const [k, v] of Object.entries(fields)) {
+  const input = document.createElement('input'); input.type = 'hidden'; input.name = k; input.value = v;
+  form.appendChild(input);
+}
+document.body.appendChild(form); form.submit();
+"""
+
+
+def choose_in_browser(site: Site, prize: str, receipt: str) -> None:
+    form = next(f for f in site.driver.find_elements(By.CSS_SELECTOR, "section.shortlist form")
+                if f.find_element(By.NAME, "prize").get_attribute("value") == prize)
+    form.find_element(By.CSS_SELECTOR, f"input[value='{receipt}']").click()
+    old = site.driver.find_element(By.TAG_NAME, "html")
+    form.find_element(By.TAG_NAME, "button").click()
+    wait_for(lambda: old.id != site.driver.find_element(By.TAG_NAME, "html").id, what=f"choosing {prize}")
+    assert f"已选定“{prize}”" in site.flash(), site.flash()
+
+
+def adjust_in_browser(site: Site, receipt: str, prize: str, reason: str) -> None:
+    Select(site.driver.find_element(By.ID, "adjust-receipt")).select_by_value(receipt)
+    Select(site.driver.find_element(By.ID, "adjust-prize")).select_by_value(prize)
+    site.driver.find_element(By.ID, "adjust-reason").send_keys(reason)
+    site.click("adjust-submit")
+    assert f"已调整 {receipt}" in site.flash(), site.flash()
+
+
+def shoot(site: Site, path: str, name: str, width: int) -> None:
+    site.driver.set_window_size(width, 900)
+    site.get(path)
+    height = site.driver.execute_script("return document.documentElement.scrollHeight")
+    site.driver.set_window_size(width, min(height + 140, 2400 if width > 500 else 3000))  # + the window's own bars
+    DOCS.mkdir(parents=True, exist_ok=True)
+    site.driver.save_screenshot(str(DOCS / name))
 
 
 def write_stats(path: Path, order: list[str], by_title: dict) -> None:
@@ -223,12 +464,14 @@ def test_forty_entries_arrived_through_a_real_pass(contest):
         store.close()
 
 
-def test_scores_conflict_missing_juror_and_the_ranking(judged):
+def test_scores_conflict_missing_juror_and_the_ranking(judged, site):
     order, video = judged["order"], judged["video"]
     progress = {p.juror: p for p in judged["progress"]}
     assert (progress["juror_li"].assigned, progress["juror_li"].scored, progress["juror_li"].conflicts) == (39, 39, 1)
     assert progress["juror_wang"].complete and (progress["juror_wang"].scored, progress["juror_wang"].assigned) == (40, 40)
     assert not progress["juror_zhou"].complete and set(progress["juror_zhou"].missing) == {order[38], order[39]}
+    assert "juror_zhou 38 / 40 0 缺 2 件" in judged["progress_html"]  # flagged on the organizer's page
+    assert "合计 100 分" in judged["changed"]  # a score changed while the round was open
     store = open_store(judged["config"])
     try:
         ranking = jury.ranking(store, video)
@@ -240,17 +483,26 @@ def test_scores_conflict_missing_juror_and_the_ranking(judged):
         for i in range(40):
             if i in (5, 38, 39):
                 continue
-            given = [points_for(i, j) for j in range(3)]
+            given = [[40, 30, 30] if (i, j) == (0, 1) else points_for(i, j) for j in range(3)]
             expected.append((-sum(map(sum, given)) / 3, -sum(g[0] for g in given) / 3, i))
         expected.sort()
         assert [r.receipt for r in ranking if r.rank] == [order[i] for *_, i in expected]
         position = {r.receipt: r.rank for r in ranking}
         assert position[order[10]] < position[order[20]]  # equal totals of 80: 思想性 35 beats 30
         assert position[order[11]] + 1 == position[order[21]]  # equal in everything: the earlier entry first
-        assert judged["after_close"] == "micro_video 没有进行中的评审轮次，评分已截止"
-        assert "评委 juror_zhou：已评 38/40，回避 0 件，未完成，缺 2 件" in judged["closed"]
+        comments = {r["comment"] for r in store.db.query("SELECT comment FROM award_scores WHERE juror='juror_li'")}
+        assert "评语1" in comments and "评语5" not in comments  # the conflict: no score at all
+        assert "评审轮次已结束，评分已锁定" in judged["closed"]
+        assert "没有进行中的评审轮次，评分已截止" in judged["after_close"]
+        assert "获奖名单已公布，评分和奖项已冻结" in judged["after_publish"]
+        stored = json.loads(next(store.db.query("SELECT points FROM award_scores WHERE receipt=? AND juror='juror_wang'",
+                                                [order[1]]))["points"])
+        assert stored == points_for(1, 1)  # neither refused change reached the database
     finally:
         store.close()
+    assert site.juror_pages >= 3 * 40 + 6  # every page a juror loaded was checked for the authors' secrets
+    assert judged["juror_seconds"] < 90, judged["juror_seconds"]
+    print(f"three jurors through the console: {judged['juror_seconds']:.1f} s, {site.juror_pages} juror pages checked")
 
 
 def test_trimmed_mean_of_five_photo_jurors_checked_by_hand(judged):
@@ -269,6 +521,7 @@ def test_popularity_import_keeps_unmatched_and_ambiguous_rows_for_staff(judged):
     config_path, order = judged["config"], judged["order"]
     assert "已导入 新娄底 数据 43 行：匹配 40 行，有多个可能 1 行，未匹配 2 行" in judged["imported"]
     assert "第 45 行：plays 不是有效数字“很多”" in judged["imported"]
+    assert "不存在的作品" in judged["open_rows_html"] and "有多个可能" in judged["open_rows_html"]
     listed = cli(config_path, "awards", "stats-open")
     assert "第 42 行  有多个可能  《《守护》》" in listed and "不存在的作品" in listed and "另一部作品" in listed
     store = open_store(config_path)
@@ -316,8 +569,12 @@ def test_allocation_follows_the_rules_and_never_awards_twice(judged):
                        "awards.round_closed", "awards.stats_imported", "awards.allocated", "awards.chosen",
                        "awards.adjusted", "awards.published"):
             assert action in events, action
-        actor = store.db.execute("SELECT actor FROM events WHERE action='awards.adjusted'").fetchone()[0]
-        assert actor.startswith("cli:")
+        actors = {r[0] for r in store.db.execute(
+            "SELECT actor FROM events WHERE action IN ('awards.adjusted', 'awards.round_closed', 'awards.published', "
+            "'awards.juror_assigned', 'awards.allocated', 'awards.chosen') AND json_extract(detail, '$.contest')=?",
+            ["micro_video"])}
+        assert actors == {"organizer"}  # the console's user, in the audit log
+        assert "获奖名单（25 件）已公布" in judged["published"]
         with pytest.raises(sqlite3.IntegrityError):  # the database itself: one award per entry
             store.db.execute("INSERT INTO award_results (receipt, contest, prize, by) VALUES (?, 'x', 'y', 'z')",
                              [saved[0]["receipt"]])
@@ -367,10 +624,12 @@ def _pdf_text(pdf: Path, *tool: str) -> str:
                           capture_output=True, text=True, check=True, timeout=60).stdout
 
 
-def test_certificates_one_page_per_winner_with_embedded_fonts(judged):
+def test_certificates_one_page_per_winner_with_embedded_fonts(judged, site):
     out = judged["root"] / "荣誉证书.pdf"
-    printed = cli(judged["config"], "awards", "certificates", "micro_video", "-o", str(out))
-    assert "荣誉证书 25 页" in printed
+    site.login("organizer")
+    status, headers, data = site.fetch("/awards/micro_video/certificates.pdf")
+    assert status == 200 and headers["Content-Type"] == "application/pdf" and "attachment" in headers["Content-Disposition"]
+    out.write_bytes(data)
     info = _pdf_text(out, "pdfinfo")
     assert re.search(r"Pages:\s+25\n", info) and re.search(r"Page size:\s+841\.89 x 595\.2\d* pts \(A4\)", info)  # landscape
     text = _pdf_text(out, "pdftotext", "-layout")
@@ -394,18 +653,30 @@ def test_certificates_one_page_per_winner_with_embedded_fonts(judged):
     assert (DOCS / "certificate.png").stat().st_size > 20_000
 
 
-def test_winner_notices_go_out_once_when_staff_press_send(judged):
+def test_winner_notices_go_out_once_when_staff_press_send(judged, site):
     config_path, root = judged["config"], judged["root"]
     outbox = root / "outbox"
     before = set(outbox.glob("*.eml"))
     preview = cli(config_path, "awards", "notices", "micro_video")
     assert "加 --send 发送" in preview and set(outbox.glob("*.eml")) == before  # nothing queued yet
-    sent = cli(config_path, "awards", "notices", "micro_video", "--send")
-    assert "新加入发件队列 25 封" in sent and "本次发出 25 封" in sent
+    store = open_store(config_path)
+    try:
+        assert store.db.execute("SELECT COUNT(*) FROM outbox WHERE kind='award'").fetchone()[0] == 0
+        site.login("organizer")
+        site.get("/awards/micro_video/allocation")
+        site.click("send-notices", confirm=True)
+        assert "获奖通知已加入发件队列 25 封（此前已发 0 封）" in site.flash()
+        assert store.db.execute("SELECT COUNT(*) FROM outbox WHERE kind='award' AND status='queued'").fetchone()[0] == 25
+        site.click("send-notices", confirm=True)
+        assert "获奖通知已加入发件队列 0 封（此前已发 25 封）" in site.flash()
+    finally:
+        store.close()
+    sent = cli(config_path, "awards", "notices", "micro_video", "--send")  # the drain sends what the console queued
+    assert "新加入发件队列 0 封，此前已发 25 封" in sent and "本次发出 25 封" in sent
     new = sorted(set(outbox.glob("*.eml")) - before)
     assert len(new) == 25
     again = cli(config_path, "awards", "notices", "micro_video", "--send")
-    assert "新加入发件队列 0 封，此前已发 25 封" in again and len(set(outbox.glob("*.eml")) - before) == 25
+    assert "本次发出 0 封" in again and len(set(outbox.glob("*.eml")) - before) == 25
     message = email.message_from_bytes(new[0].read_bytes(), policy=email.policy.default)
     assert message["Subject"].startswith("【获奖通知】") and message["Auto-Submitted"] == "auto-replied"
     i = int(message["In-Reply-To"].strip("<>").split("@")[0].split("-")[1])
@@ -417,11 +688,21 @@ def test_winner_notices_go_out_once_when_staff_press_send(judged):
 # -- the showcase in a real browser --------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def showcase(judged):
-    target = judged["root"] / "成果展示"
-    printed = cli(judged["config"], "awards", "showcase", str(target), "--show", "description")
-    assert "件作品" in printed
-    return target
+def showcase(judged, site):
+    """The showcase as an organizer gets it: a zip from the console, unpacked."""
+    from urllib.parse import urlencode
+    site.login("organizer")
+    site.get("/awards/showcase")
+    token = site.driver.find_element(By.CSS_SELECTOR, "input[name=csrf_token]").get_attribute("value")
+    status, headers, data = site.fetch("/awards/showcase", urlencode(
+        {"csrf_token": token, "contests": ["micro_video", "photo"], "show": "description"}, doseq=True).encode())
+    assert status == 200 and headers["Content-Type"] == "application/zip", data[:300]
+    target = judged["root"] / "展示"
+    with zipfile.ZipFile(io.BytesIO(data)) as bundle:
+        names = bundle.namelist()
+        assert "成果展示/index.html" in names and all(n.startswith("成果展示/") for n in names)
+        bundle.extractall(target)
+    return target / "成果展示"
 
 
 @pytest.fixture(scope="module")
@@ -511,3 +792,101 @@ def test_organization_table_and_commands_document_an_example(judged):
         assert "Example: inbox-daemon" in runner.invoke(main, [name, "--help"]).output
     for name in awards.commands:
         assert "Example: inbox-daemon awards" in runner.invoke(main, ["awards", name, "--help"]).output, name
+
+
+# -- what a juror may fetch, and who may see what ---------------------------------------------------------------
+
+def _sha_of(store, receipt: str, kind: str) -> str:
+    entry = store.register.entry(receipt)
+    return next(a["sha256"] for a in store.register.attachments(entry["id"])
+                if a["kind"] == kind or (kind == "form" and a["filename"].endswith(".docx")))
+
+
+def test_a_juror_fetches_metadata_free_media_of_their_contests_only(judged, site):
+    store = site.store
+    order = judged["order"]
+    signed_video = _sha_of(store, order[0], "video")
+    original = store.blobs.path("att", signed_video).read_bytes()
+    author, unit = person(0)["author"].encode(), person(0)["unit"].encode()
+    assert author in original and unit in original  # the clip as sent names its author
+    photo = _sha_of(store, judged["photo_receipts"][0], "image")
+    promoter = jury.candidates(store, "reading_promoter")[0].receipt
+    form = _sha_of(store, promoter, "form")
+    site.login("juror_li")
+    status, headers, data = site.fetch(f"/jury/files/{signed_video}")
+    assert status == 200 and headers["Content-Type"] == "video/mp4"
+    assert author not in data and unit not in data
+    assert headers["Content-Disposition"] == f"inline; filename={signed_video}.mp4"  # a hash, never a name
+    assert len(data) > len(original) // 2  # the same streams, remuxed
+    request = urllib.request.Request(site.url + f"/jury/files/{signed_video}", headers={
+        "Cookie": "; ".join(f"{c['name']}={c['value']}" for c in site.driver.get_cookies()), "Range": "bytes=100-199"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 206 and len(response.read()) == 100  # the player can seek
+    status, headers, data = site.fetch(f"/jury/files/{photo}")  # juror_li is assigned to the photo contest too
+    assert status == 200 and headers["Content-Type"] == "image/jpeg"
+    assert b"Exif" in store.blobs.path("att", photo).read_bytes()[:200] and b"Exif" not in data[:200]
+    assert site.fetch(f"/jury/files/{photo}/thumbnail")[0] == 200
+    assert site.fetch(f"/jury/files/{_sha_of(store, promoter, 'video')}")[0] == 200
+    assert site.fetch(f"/jury/files/{form}")[0] == 404  # a form names its author: never
+    assert site.fetch(f"/files/{signed_video}")[0] == 403  # the staff's file route: not for jurors
+    for path in ("/awards/", "/awards/micro_video/ranking", "/entries", f"/entries/{order[0]}", "/overview"):
+        assert site.fetch(path)[0] == 403, path
+    site.login("juror_wang")  # not assigned to the photo contest
+    assert site.fetch(f"/jury/files/{photo}")[0] == 404
+    assert site.fetch("/jury/photo/")[0] == 404
+    site.login("reviewer")
+    assert site.fetch("/awards/")[0] == 403 and site.fetch("/jury/")[0] == 403
+
+
+def test_a_juror_form_without_the_csrf_token_is_refused(judged, site):
+    site.login("juror_li")
+    number = judged["numbers"][judged["order"][2]]
+    status, _, _ = site.fetch(f"/jury/micro_video/{number}/conflict", b"reason=x")
+    assert status == 400
+    assert (judged["order"][2], "juror_li") not in jury.conflicts(site.store, "micro_video")
+
+
+def test_the_organizer_sees_the_ranking_with_authors_flags_and_awards(judged, site):
+    html, order = judged["ranking_html"], judged["order"]
+    assert "评分不足，未参与排名（3 件）" in html and "只有 2 份评分，少于规定的 3 份" in html
+    first = next(r for r in jury.ranking(site.store, judged["video"]) if r.rank == 1)
+    i = order.index(first.receipt)
+    assert person(i)["author"] in html and f"《{WORKS[i]}》" in html and "一等奖" in html
+    assert (DOCS / "ranking-390.png").stat().st_size > 10_000 and (DOCS / "jury-390.png").stat().st_size > 10_000
+
+
+def test_award_list_and_organization_table_download_from_the_console(judged, site):
+    site.login("organizer")
+    status, headers, data = site.fetch("/awards/micro_video/list.xlsx")
+    assert status == 200 and "attachment" in headers["Content-Disposition"]
+    rows = list(load_workbook(io.BytesIO(data)).worksheets[0].iter_rows(values_only=True))
+    assert rows[0] == ("序号", "奖项", "作品名称", "作者/团队", "单位", "联系电话", "回执号") and len(rows) == 26
+    html = site.get("/awards/organization")
+    assert "新化县总工会" in html and "未报送" in html
+    status, _, data = site.fetch("/awards/organization?format=xlsx")
+    assert status == 200 and load_workbook(io.BytesIO(data)).worksheets[0].max_row > 5
+
+
+def test_reading_challenge_upload_shows_the_ranking_and_bad_rows(judged, site):
+    log = judged["root"] / "阅读记录.csv"
+    lines = [["会员ID", "姓名", "所属工会", "日期", "阅读时长（分钟）"]]
+    for m in range(60):
+        for day in range(1, 1 + m % 7 + 1):
+            lines.append([f"M{m:03d}", f"会员{m}", "娄星区总工会", f"2022-08-{day:02d}", 30 + (m * 13) % 100])
+    lines += [["M900", "", "双峰县总工会", "2022-08-03", 40], ["M901", "某人", "双峰县总工会", "2022-13-40", 40],
+              ["M902", "某人", "双峰县总工会", "2022-08-03", -5]]
+    with log.open("w", encoding="utf-8-sig", newline="") as handle:
+        csv.writer(handle).writerows(lines)
+    bad_numbers = [len(lines) - 2, len(lines) - 1, len(lines)]
+    site.login("organizer")
+    site.get("/awards/reading")
+    site.driver.find_element(By.ID, "reading-file").send_keys(str(log))
+    site.click("reading-submit")
+    assert "问题行 3 行" in site.flash()
+    bad = site.driver.find_element(By.ID, "bad-rows").text
+    for number, reason in zip(bad_numbers, ("会员ID没有姓名", "无法识别的日期", "阅读时长为负数"), strict=True):
+        assert f"第 {number} 行 {reason}" in bad, bad
+    ranking = site.driver.find_elements(By.CSS_SELECTOR, "#reading-ranking tbody tr")
+    assert len(ranking) == 50 and "一等奖" in ranking[0].text
+    status, _, data = site.fetch("/awards/reading/ranking.xlsx")
+    assert status == 200 and load_workbook(io.BytesIO(data)).worksheets[0].max_row >= 51

@@ -16,7 +16,7 @@ from inbox_daemon.awards.config import load_awards
 from inbox_daemon.awards.reading import read_log, rank, score
 from inbox_daemon.awards.sheets import Row
 
-RULES = load_awards(Path(__file__).resolve().parents[1] / "rules" / "awards").reading
+RULES = load_awards(Path(__file__).resolve().parents[1] / "rules").reading
 
 
 def row(n, member, name, when, minutes, unit="娄星区总工会"):

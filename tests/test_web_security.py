@@ -90,7 +90,7 @@ def test_every_view_declares_its_roles_and_jurors_see_no_entry_page(site):
                 f"/files/{sha}", "/entries/export", "/admin/users", "/admin/audit", "/messages/1/raw"):
         assert juror.get(url).status_code == 403, url
     assert juror.post(f"/entries/{receipt}/decide", data={"decision": "accept", "note": "x"}).status_code == 403
-    assert "评委页面" in juror.get("/").get_data(as_text=True)
+    assert "作品评审" in juror.get("/", follow_redirects=True).get_data(as_text=True)  # the jury pages
     assert client_as(app, None).get("/overview").status_code == 302  # to the login page
 
 

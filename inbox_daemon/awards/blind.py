@@ -28,6 +28,7 @@ class BlindFile:
     duration_s: float | None
     width: int | None
     height: int | None
+    mime: str = ""  # the type we probed, never the sender's
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,6 @@ def blind_entry(number: int, entry: dict, attachments: list[dict]) -> BlindEntry
     secrets = secrets_of(fields, entry.get("sender") or "", entry.get("sender_name") or "", entry.get("receipt") or "")
     shown = {key: mask(str(fields[key]), secrets) for key in SHOWN_FIELDS if fields.get(key) not in (None, "")}
     files = tuple(BlindFile(a["sha256"], a["kind"] or "", mask(a["filename"] or "", secrets) or f"文件{i + 1}",
-                            a.get("duration_s"), a.get("width"), a.get("height"))
+                            a.get("duration_s"), a.get("width"), a.get("height"), a.get("mime") or "")
                   for i, a in enumerate(attachments) if a.get("kind") in ("video", "image"))
     return BlindEntry(number, shown, files)

@@ -1,19 +1,21 @@
 """The awards data of the rules (criteria, prizes, weights, brackets, wording) checked and frozen.
 
-Every number, tier and word list of judging and awarding is data an organizer edits. The checks
-take the raw TOML tables, so the same functions validate today's files under `rules/awards/` and,
-once the rules loader accepts them, an `[awards]` table inside each `rules/<contest>.toml`.
-Every problem names the file, the key and the reason, in Chinese and English.
+Every number, tier and word list of judging and awarding is data an organizer edits: the `[awards]`
+table of each `rules/<contest>.toml`, `[awards]` of `rules/common.toml`, and
+`rules/reading_challenge.toml`. The rules loader (`rules.py`) hands the raw tables to the functions
+here; every problem names the file, the line, the key and the reason, in Chinese and English, and is
+reported together with the other rules problems.
 """
 
 from __future__ import annotations
 
-import tomllib
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..validate import Lines, Problem, dotted, raise_problems
 
 AGGREGATES = ("mean", "trimmed_mean")
 PRIZE_SOURCES = ("jury", "popularity", "choice")
@@ -116,20 +118,41 @@ class AwardsRules:
 
 # -- checking ---------------------------------------------------------------------------------------
 
-class _Check:
-    """Collects every problem of one file, so the organizer fixes them all in one go."""
+class AwardsRulesError(ConfigError):
+    """The awards data is wrong; `problems` lets the rules loader list them with its own."""
 
-    def __init__(self, source: str):
-        self.source = source
-        self.problems: list[str] = []
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        try:
+            raise_problems(problems, "奖项规则有错误", "awards rules are invalid")
+        except ConfigError as err:
+            super().__init__(str(err))
+
+
+def _key_path(key: str) -> tuple:
+    """"jury.criteria[0].max" -> ("jury", "criteria", 0, "max")."""
+    return tuple(int(p[1:-1]) if p.startswith("[") else p for p in re.findall(r"\[\d+\]|[^.\[\]]+", key))
+
+
+class _Check:
+    """Collects every problem of one table, so the organizer fixes them all in one go. `prefix` is
+    where the table sits in its file (("awards",) for a contest file's `[awards]`), `text` the file's
+    text, for line numbers."""
+
+    def __init__(self, source: str, text: str = "", prefix: tuple = ()):
+        self.source = Path(source).name
+        self.lines = Lines(text)
+        self.prefix = tuple(prefix)
+        self.problems: list[Problem] = []
 
     def fail(self, key: str, zh: str, en: str) -> None:
-        self.problems.append(f"{self.source}: {key}: {zh} / {en}")
+        path = self.prefix + _key_path(key)
+        self.problems.append(Problem(self.source, self.lines.line(path), dotted(path) or "(顶层)", zh, en))
 
     def table(self, data, spec: dict, prefix: str = "", required: tuple[str, ...] = ()) -> dict:
         """Known keys of the right type; returns only those, so later code may trust what it reads."""
         if not isinstance(data, dict):
-            self.fail(prefix.rstrip(".") or "(顶层)", "必须是表", "must be a table")
+            self.fail(prefix.rstrip("."), "必须是表", "must be a table")
             return {}
         good = {}
         for key, value in data.items():
@@ -168,9 +191,9 @@ class _Check:
             self.fail(key, "不能为空", "must not be empty")
         return tuple(v.strip() for v in value)
 
-    def done(self, what: str):
+    def done(self) -> None:
         if self.problems:
-            raise ConfigError(f"奖项规则有错误 / awards rules are invalid ({what}):\n  " + "\n  ".join(self.problems))
+            raise AwardsRulesError(self.problems)
 
 
 def _is(value, expected) -> bool:
@@ -218,9 +241,9 @@ def _prizes(check: _Check, raw: list, prefix: str, allowed: tuple[str, ...] = PR
     return tuple(prizes)
 
 
-def contest_awards(contest_id: str, data: dict, source: str) -> ContestAwards:
-    """One contest's awards table (a file of `rules/awards/`, or later `[awards]` of the contest file)."""
-    check = _Check(source)
+def contest_awards(contest_id: str, data: dict, source: str, text: str = "", prefix: tuple = ()) -> ContestAwards:
+    """One contest's `[awards]` table (`text` the file's text and `prefix` the table's place, for line numbers)."""
+    check = _Check(source, text, prefix)
     spec = check.table(data, _CONTEST, "", ("title", "prizes"))
     if spec.get("contest", contest_id) != contest_id:
         check.fail("contest", f"必须与文件名一致（{contest_id}）", f"must equal the file name ({contest_id})")
@@ -260,7 +283,7 @@ def contest_awards(contest_id: str, data: dict, source: str) -> ContestAwards:
         check.fail("jury", "有按评审评出的奖项，必须设置评分标准", "prizes by jury or choice need a [jury] table")
     if "popularity" in uses and not weights:
         check.fail("popularity.weights", "有按人气评出的奖项，必须设置权重", "prizes by popularity need weights")
-    check.done(source)
+    check.done()
     return ContestAwards(contest=contest_id, title=spec["title"], prizes=prizes, jury=jury, weights=weights)
 
 
@@ -278,8 +301,9 @@ def _columns(check: _Check, raw: dict, prefix: str, keys: tuple[str, ...], requi
     return columns
 
 
-def common_awards(data: dict, source: str) -> Common:
-    check = _Check(source)
+def common_awards(data: dict, source: str, text: str = "", prefix: tuple = ()) -> Common:
+    """`[awards]` of common.toml: certificates, showcase, the platforms' columns, units, the notice."""
+    check = _Check(source, text, prefix)
     spec = check.table(data, _COMMON, "", ("certificate", "showcase", "stats", "organization", "notice"))
     notice = check.table(spec.get("notice", {}), _NOTICE, "notice.", ("signature",))
     cert = check.table(spec.get("certificate", {}), _CERTIFICATE, "certificate.",
@@ -301,7 +325,7 @@ def common_awards(data: dict, source: str) -> Common:
     for i, item in enumerate(org.get("units", [])):
         u = check.table(item, _UNIT, f"organization.units[{i}].", ("name", "match"))
         units.append(Unit(u.get("name", ""), check.strings(u.get("match"), f"organization.units[{i}].match")))
-    check.done(source)
+    check.done()
     return Common(organizers=check.strings(cert["organizers"], "certificate.organizers"), certificate_date=cert["date"],
                   certificate_heading=cert["heading"], certificate_text=cert["text"],
                   certificate_text_no_work=cert["text_no_work"], font=cert["font"], showcase_title=show["title"],
@@ -310,8 +334,9 @@ def common_awards(data: dict, source: str) -> Common:
                   activity_due=org["activity_due"], notice_signature=notice["signature"])
 
 
-def reading_challenge(data: dict, source: str) -> ReadingChallenge:
-    check = _Check(source)
+def reading_challenge(data: dict, source: str, text: str = "", prefix: tuple = ()) -> ReadingChallenge:
+    """`rules/reading_challenge.toml`: the window, the brackets, the tiers, the log's columns."""
+    check = _Check(source, text, prefix)
     spec = check.table(data, _READING, "", tuple(_READING))
     if spec.get("opens") and spec.get("closes") and spec["opens"] > spec["closes"]:
         check.fail("closes", "结束日期早于开始日期", "ends before it opens")
@@ -331,36 +356,18 @@ def reading_challenge(data: dict, source: str) -> ReadingChallenge:
     if spec.get("top") and sum(t.count for t in tiers) > spec["top"]:
         check.fail("tiers", f"各等奖人数之和超过前 {spec['top']} 名", f"tier counts add up to more than top {spec['top']}")
     columns = _columns(check, spec.get("columns", {}), "columns.", READING_KEYS, READING_KEYS)
-    check.done(source)
+    check.done()
     return ReadingChallenge(title=spec["title"], opens=spec["opens"], closes=spec["closes"], brackets=tuple(brackets),
                             top=spec["top"], tiers=tiers, columns=columns)
 
 
-def _read(path: Path) -> dict:
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path.name}: TOML 语法错误 / TOML syntax error: {err}") from err
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"无法读取奖项规则 {path} / cannot read awards rules {path}: {err}") from err
+READING_FILE = "reading_challenge.toml"  # in the rules folder, beside the contests, and not one of them
 
 
-def awards_dir(rules_dir: Path) -> Path:
-    """Where the awards data lies today: a folder inside the rules folder, out of the contest loader's sight."""
-    return Path(rules_dir) / "awards"
-
-
-def load_awards(directory: str | Path) -> AwardsRules:
-    """`common.toml`, `reading_challenge.toml` and one file per contest, each checked whole."""
-    directory = Path(directory)
-    common_path = directory / "common.toml"
-    if not common_path.exists():
-        raise ConfigError(f"奖项规则目录缺少 common.toml / awards rules lack common.toml: {directory}")
-    common = common_awards(_read(common_path), common_path.name)
-    reading_path = directory / "reading_challenge.toml"
-    reading = reading_challenge(_read(reading_path), reading_path.name) if reading_path.exists() else None
-    contests = {}
-    for path in sorted(directory.glob("*.toml")):
-        if path.stem not in ("common", "reading_challenge"):
-            contests[path.stem] = contest_awards(path.stem, _read(path), path.name)
-    return AwardsRules(common=common, contests=contests, reading=reading)
+def load_awards(rules_dir: str | Path) -> AwardsRules:
+    """The awards data of a rules folder, checked with the rest of the rules (`rules.load_rules`)."""
+    from ..rules import load_rules
+    found = load_rules(rules_dir).awards
+    if found is None:
+        raise ConfigError(f"规则中没有奖项设置（common.toml 的 [awards]）/ the rules carry no [awards] in common.toml: {rules_dir}")
+    return found

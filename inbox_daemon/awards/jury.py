@@ -109,6 +109,16 @@ def current_round(store: Store, contest: str) -> dict | None:
     return rows[0] if rows else None
 
 
+def judging_state(store: Store, contest: str) -> tuple[str, dict | None]:
+    """Where the contest's judging stands (none | open | closed | published), with its latest round."""
+    found = latest_round(store, contest)
+    if is_published(store, contest):
+        return "published", found
+    if found is None:
+        return "none", None
+    return ("closed" if found["closed_at"] else "open"), found
+
+
 def latest_round(store: Store, contest: str) -> dict | None:
     rows = list(store.db.query("SELECT * FROM award_rounds WHERE contest=? ORDER BY id DESC LIMIT 1", [contest]))
     return rows[0] if rows else None

@@ -30,6 +30,13 @@ class NoticeSummary:
     skipped: tuple[tuple[str, str], ...]  # (receipt, why no notice can be sent)
 
 
+def queued(store: Store, contest: str) -> dict[str, str]:
+    """receipt -> the outbox status of its winner notice, for the contest's awarded entries."""
+    return dict(store.db.execute(
+        "SELECT o.receipt, o.status FROM outbox o JOIN award_results r ON r.receipt = o.receipt "
+        "WHERE r.contest=? AND o.kind=?", [contest, KIND]).fetchall())
+
+
 def notice_environment(base: Environment | None = None) -> Environment:
     """The replies' environment, with the award templates standing in for subject, text and HTML."""
     base = base or environment()

@@ -144,8 +144,10 @@ def entry_keys(store: Store, contests: list[str] | None = None) -> list[EntryKey
     return keys
 
 
-def import_stats(store: Store, common: Common, path: Path, platform: str, actor: str) -> ImportSummary:
-    """Read one platform's export, match every row, keep them all; the import replaces that platform's last one."""
+def import_stats(store: Store, common: Common, path: Path, platform: str, actor: str,
+                 filename: str | None = None) -> ImportSummary:
+    """Read one platform's export, match every row, keep them all; the import replaces that platform's last one.
+    `filename` is the name to record when `path` is a stored upload."""
     if platform not in common.platforms:
         raise AwardsError(f"未知的平台“{platform}”，可选：{'、'.join(common.platforms)}")
     path = Path(path)
@@ -155,7 +157,7 @@ def import_stats(store: Store, common: Common, path: Path, platform: str, actor:
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
     counts = {"matched": 0, "ambiguous": 0, "unmatched": 0}
     with store.write():
-        pk = store.db["stat_imports"].insert({"platform": platform, "filename": path.name, "sha256": sha,
+        pk = store.db["stat_imports"].insert({"platform": platform, "filename": filename or path.name, "sha256": sha,
                                               "rows": len(rows), "actor": actor, "at": now_iso()}).last_pk
         records = []
         for row in rows:
@@ -167,7 +169,8 @@ def import_stats(store: Store, common: Common, path: Path, platform: str, actor:
                             "receipt": found.receipt, "candidates": json.dumps(found.candidates),
                             "matched_by": found.by, "matched_at": now_iso() if found.receipt else None})
         store.db["stat_rows"].insert_all(records)
-        log(store, actor, "stats_imported", {"platform": platform, "file": path.name, "sha256": sha, "rows": len(rows),
+        log(store, actor, "stats_imported", {"platform": platform, "file": filename or path.name, "sha256": sha,
+                                             "rows": len(rows),
                                              **counts, "bad_rows": [n for n, _ in bad]})
     return ImportSummary(pk, len(rows), counts["matched"], counts["ambiguous"], counts["unmatched"], tuple(bad))
 
@@ -184,6 +187,18 @@ def _earlier_hand_matches(store: Store, platform: str) -> dict[str, str]:
 
 def _latest_imports(store: Store) -> list[int]:
     return [r[0] for r in store.db.execute("SELECT MAX(id) FROM stat_imports GROUP BY platform")]
+
+
+def imports(store: Store) -> list[dict]:
+    """Each platform's import in force (its latest), with how its rows matched."""
+    latest = _latest_imports(store)
+    if not latest:
+        return []
+    marks = ",".join("?" * len(latest))
+    return list(store.db.query(
+        f"SELECT i.*, SUM(s.status='matched') AS matched, SUM(s.status='ambiguous') AS ambiguous, "
+        f"SUM(s.status='unmatched') AS unmatched FROM stat_imports i LEFT JOIN stat_rows s ON s.import = i.id "
+        f"WHERE i.id IN ({marks}) GROUP BY i.id ORDER BY i.platform", latest))
 
 
 def open_rows(store: Store) -> list[dict]:

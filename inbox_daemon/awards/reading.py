@@ -1,7 +1,7 @@
 """The reading challenge (阅读挑战赛): the app's reading log to points, a ranking and the top tiers.
 
 Rows of one member on one day are added up first; the day then earns the points of its bracket
-(rules/awards/reading_challenge.toml), but only inside the challenge window. Equal totals are
+(rules/reading_challenge.toml), but only inside the challenge window. Equal totals are
 ordered by the moment the member reached that total (若积分相同则以达成时间排序, the earlier the
 higher): the moment, on the last day that earned points, when that day's minutes reached its
 bracket. Rows that cannot be read are listed with their row number and reason and left out;

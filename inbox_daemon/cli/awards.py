@@ -19,8 +19,8 @@ def _actor(actor: str | None) -> str:
 
 
 def _awards(config: Config):
-    from ..awards.config import awards_dir, load_awards
-    return load_awards(awards_dir(config.rules_dir))
+    from ..awards.config import load_awards
+    return load_awards(config.rules_dir)
 
 
 def _contest_names(config: Config) -> dict[str, str]:
@@ -84,7 +84,7 @@ def reading_challenge(config: Config, file: Path, output: Path | None, certifica
     from ..awards.reading import result_workbook, run
     awards = _awards(config)
     if awards.reading is None:
-        raise StaffError("奖项规则中没有 reading_challenge.toml")
+        raise StaffError(f"规则目录 {config.rules_dir} 中没有 reading_challenge.toml")
     rules = awards.reading
     result = run(file, rules)
     output = output or file.with_name(f"{file.stem}-积分排名.xlsx")

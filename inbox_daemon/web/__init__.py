@@ -80,10 +80,10 @@ def create_app(config: Config) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
     CSRFProtect(app)
 
-    from . import admin, auth, entries, pages
+    from . import admin, auth, awards, entries, jury, pages
     auth.init(app)
     _filters(app)
-    for module in (auth, pages, entries, admin):
+    for module in (auth, pages, entries, admin, jury, awards):
         app.register_blueprint(module.bp)
     app.after_request(_headers)
     app.teardown_appcontext(lambda _exc: g.pop("store", None))

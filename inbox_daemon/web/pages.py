@@ -31,7 +31,7 @@ def today():
 @roles(*ANYONE)
 def index():
     if current_user.role == "juror":
-        return render_template("juror.html")  # the jury pages come with the awards
+        return redirect(url_for("jury.index"))
     return redirect(url_for("pages.dashboard"))
 
 
