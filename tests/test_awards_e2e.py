@@ -361,7 +361,7 @@ def judged(contest, site):
     shoot(site, "/awards/micro_video/allocation", "allocation-1280.png", 1280)
     ranking_html = site.get("/awards/micro_video/ranking")
     for width in (1280, 390):
-        shoot(site, f"/awards/micro_video/ranking", f"ranking-{width}.png", width)
+        shoot(site, "/awards/micro_video/ranking", f"ranking-{width}.png", width)
     site.driver.set_window_size(1280, 900)
 
     site.login("juror_wang")
