@@ -101,7 +101,7 @@ def _entry(i: int, small_photo: bytes) -> bytes:
                        attachments=[(f"车间{i}.jpg", small_photo + bytes(i), "image/jpeg")])
     if i % 3 == 1:
         return compose(sender=f"w{i}@163.com", subject=f"微视频比赛 作品{i}", body=f"作品名称：奋斗{i}\n")
-    return compose(sender=f"w{i}@126.com", subject=f"投稿{i}", body="您好，附件是我的作品，请查收。")
+    return compose(sender=f"w{i}@126.com", subject=f"投稿{i}", body=f"作品名称：作品{i}\n您好，请问投哪个比赛？")
 
 
 EVENTS = ("import sys, time; from inbox_daemon.config import load_config; from inbox_daemon.store import Store; "

@@ -11,6 +11,7 @@ import email
 import email.policy
 import mailbox
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -35,8 +36,12 @@ def test_pip_install_then_init_check_and_poll_in_an_empty_folder(tmp_path):
     (site / "test-dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     env = {**os.environ, "PIP_NO_INDEX": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     env.pop("PYTHONPATH", None)
+    # Built from a copy of the source, as a release tarball would be: never from this checkout's build/ leftovers.
+    source = tmp_path / "source"
+    shutil.copytree(ROOT, source, symlinks=True, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "data", "reports", "docs", "tests", "*.egg-info", "__pycache__"))
     installed = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps",
-                                "--no-build-isolation", "-q", str(ROOT)],
+                                "--no-build-isolation", "-q", str(source)],
                                capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
     assert installed.returncode == 0, installed.stderr
 
