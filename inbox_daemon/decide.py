@@ -129,8 +129,9 @@ def decide_entry(analysis: Analysis, history: History, rules: RuleSet, allowed: 
         received = min(history.received_at, history.first_received.get(place.receipt or "", history.received_at))
         verdict = judge(rules, contest, fields, problems, probes, list(links), received)
     findings = (*verdict.findings, *extra)
-    # A file we could not read in time says nothing about the entry: a person looks before anything else.
-    outcome = staff.outcome or ("needs_review" if analysis.timed_out else outcome_of(findings))
+    # A file we could not read in time says nothing about the entry, and a withdrawal is for staff to act
+    # on, whatever else was found: a person looks before anything else.
+    outcome = staff.outcome or ("needs_review" if analysis.timed_out or intent == "withdrawal" else outcome_of(findings))
     unchanged = bool(earlier and history.relation == "correction" and outcome == earlier.outcome
                      and earlier.fields == fields)
     prefix = (rules.contests[contest_id].receipt_prefix if contest_id
