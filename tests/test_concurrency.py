@@ -176,6 +176,8 @@ def test_run_polls_requeues_and_a_busy_writer_for_two_minutes(tmp_path, tls_cert
     assert log.count("pass done") + log.count("another pass is running") >= 10
     recipients = [to for _, tos, _ in sink.messages for to in tos]
     answered = store.db.execute("SELECT COUNT(*) FROM outbox WHERE status='sent'").fetchone()[0]
+    print(f"two minutes: {i} messages, outcomes {outcomes}, {written} events by the third writer, "
+          f"{log.count('pass done')} passes by run, {len(recipients)} replies for {answered} sent rows")
     assert len(recipients) == len(set(recipients)) == answered == i  # one reply each, none twice
 
 
@@ -218,6 +220,7 @@ def test_a_wrong_password_under_run_is_tried_once_per_poll_and_reported_with_the
     passes = log.count("pass done")
     refused = len(re.findall(r"pass failed: .*登录被拒绝.*AUTHENTICATIONFAILED", log))
     logins = dovecot.log().count(f"user=<{user}>") - before
+    print(f"wrong password for 120 s: {passes} passes, {refused} refusals reported, {logins} LOGINs at the server")
     assert 7 <= passes <= 10 and refused == passes  # reported once per pass, with the server's words
     assert 0 < logins <= passes + 1, (logins, passes)  # one LOGIN per poll; the IDLE watcher tried once, then stopped
     assert "IDLE watcher stopped" in log
