@@ -126,18 +126,13 @@ def poll_mailbox(store: Store, mailbox: MailboxConfig, context: Context, source:
                 fetched, failure = upcoming.result()
                 more = failure is None and index + 1 < len(batches)
                 upcoming = start(batches[index + 1]) if more else None
-                for raw in fetched:
-                    result.fetched += 1
-                    raw = replace(raw, received_at=raw.received_at.astimezone(context.timezone))
-                    pk, is_new = store.record_raw(raw)
-                    if is_new:
-                        result.new += 1
-                        outcome = process(store, pk, context)
-                        result.outcomes[outcome] = result.outcomes.get(outcome, 0) + 1
-                        result.errors += outcome == "error"
-                    else:
-                        result.known += 1
-                        log.info("mailbox=%s uid=%s outcome=known message=%s", mailbox.name, raw.uid, pk)
+                fresh = _record_all(store, fetched, context, result)
+                for position, (pk, _) in enumerate(fresh):
+                    for _, ahead in fresh[position:position + 2]:  # the reader works on the next one meanwhile
+                        context.prefetch(ahead)
+                    outcome = process(store, pk, context)
+                    result.outcomes[outcome] = result.outcomes.get(outcome, 0) + 1
+                    result.errors += outcome == "error"
                 if failure is not None:  # the rows are committed; the next pass tells the server
                     raise failure
                 stored = store.register.known_uids(mailbox.name, folder, validity, batch)
@@ -158,6 +153,25 @@ def poll_mailbox(store: Store, mailbox: MailboxConfig, context: Context, source:
                 if done:
                     store.register.set_highest_uid(mailbox.name, folder, validity, max(done))
     return result
+
+
+def _record_all(store: Store, fetched: list[RawMessage], context: Context, result: PassResult
+                ) -> list[tuple[int, str]]:
+    """Commit the rows of a fetched batch in one transaction (their bytes are durable already: the
+    source fsynced each file before handing it over); returns the new ones as (id, raw sha256)."""
+    fresh = []
+    with store.write():
+        for raw in fetched:
+            result.fetched += 1
+            raw = replace(raw, received_at=raw.received_at.astimezone(context.timezone))
+            pk, is_new = store.record_raw(raw)
+            if is_new:
+                result.new += 1
+                fresh.append((pk, raw.sha256))
+            else:
+                result.known += 1
+                log.info("mailbox=%s uid=%s outcome=known message=%s", raw.mailbox, raw.uid, pk)
+    return fresh
 
 
 def _match_resync(store: Store, src: Source, batch: list[str], result: PassResult) -> list[str]:
@@ -190,6 +204,7 @@ def poll_all(config: Config, store: Store, context: Context | None = None, wait_
 def _poll_all(config: Config, store: Store, context: Context, wait_s: float) -> list[PassResult]:
     results = []
     with pass_lock(config.storage.lock_path, wait_s):
+        context.warm_up()
         store.blobs.clear_spool()
         recover(store, context)
         for mailbox in config.mailboxes:
