@@ -94,6 +94,7 @@ def poll_mailbox(store: Store, mailbox: MailboxConfig, context: Context, source:
         leftover = store.register.pending_done(mailbox.name, folder, validity)
         journal = RegisterJournal(store, src)
         if leftover:  # committed by an earlier pass that stopped before telling the server
+            make_durable(store)  # that pass may have been killed before its commits reached the disk
             src.mark_done(leftover, journal)
             store.register.mark_done(mailbox.name, folder, validity, leftover)
         after = store.register.highest_uid(mailbox.name, folder, validity)
@@ -107,13 +108,18 @@ def poll_mailbox(store: Store, mailbox: MailboxConfig, context: Context, source:
         # thread talks to the server (re-sync matching, "done") only when no fetch is in flight.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"fetch-{mailbox.name}") as fetcher:
             def download(batch: list[str]) -> tuple[list[RawMessage], InboxError | None]:
-                stored = []
+                blobs = store.blobs.deferred()  # the batch's files are fsynced together before it is handed over
+                stored, failure = [], None
                 try:
-                    for raw in src.fetch(batch, store.blobs):  # each one on disk, not held in memory
+                    for raw in src.fetch(batch, blobs):  # each one on disk, not held in memory
                         stored.append(raw)
                 except InboxError as err:  # what was stored before a failure is still recorded
-                    return stored, err
-                return stored, None
+                    failure = err
+                try:
+                    blobs.sync()
+                except StoreError as err:  # not durable: nothing of this batch may be recorded
+                    return [], err
+                return stored, failure
 
             def start(batch: list[str]) -> Future:
                 if resync:
@@ -126,15 +132,17 @@ def poll_mailbox(store: Store, mailbox: MailboxConfig, context: Context, source:
                 fetched, failure = upcoming.result()
                 more = failure is None and index + 1 < len(batches)
                 upcoming = start(batches[index + 1]) if more else None
-                fresh = _record_all(store, fetched, context, result)
-                for position, (pk, _) in enumerate(fresh):
-                    for _, ahead in fresh[position:position + 2]:  # the reader works on the next one meanwhile
-                        context.prefetch(ahead)
-                    outcome = process(store, pk, context)
-                    result.outcomes[outcome] = result.outcomes.get(outcome, 0) + 1
-                    result.errors += outcome == "error"
+                with grouped_commits(store):
+                    fresh = _record_all(store, fetched, context, result)
+                    for position, (pk, _) in enumerate(fresh):
+                        for _, ahead in fresh[position:position + 2]:  # the reader works on the next one meanwhile
+                            context.prefetch(ahead)
+                        outcome = process(store, pk, context)
+                        result.outcomes[outcome] = result.outcomes.get(outcome, 0) + 1
+                        result.errors += outcome == "error"
                 if failure is not None:  # the rows are committed; the next pass tells the server
                     raise failure
+                make_durable(store)  # everything "done" is about to cover is on disk first
                 stored = store.register.known_uids(mailbox.name, folder, validity, batch)
                 committed = [u for u in batch if u in stored]
                 if upcoming is not None:
@@ -153,6 +161,44 @@ def poll_mailbox(store: Store, mailbox: MailboxConfig, context: Context, source:
                 if done:
                     store.register.set_highest_uid(mailbox.name, folder, validity, max(done))
     return result
+
+
+@contextmanager
+def grouped_commits(store: Store) -> Iterator[None]:
+    """The batch's commits without an fsync each (SQLite's WAL with synchronous=NORMAL).
+
+    A killed process loses none of them (they are in the WAL, in the kernel's hands); a power loss
+    may roll back the last ones, which is harmless as long as the server has not heard "done" for
+    them: the mail is fetched again. So `make_durable()` runs before every "done", and any FULL
+    commit of any connection (a drain's claim before it sends a reply, for one) makes all earlier
+    commits durable too, because the WAL is one file written in order."""
+    wal = store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    if wal:
+        store.db.execute("PRAGMA synchronous = NORMAL")
+    try:
+        yield
+    finally:
+        if wal:
+            store.db.execute("PRAGMA synchronous = FULL")
+
+
+def make_durable(store: Store) -> None:
+    """fsync the database's WAL: every commit made so far is on disk (see grouped_commits)."""
+    main = next((row[2] for row in store.db.execute("PRAGMA database_list") if row[1] == "main"), "")
+    if not main:
+        return
+    try:
+        fd = os.open(f"{main}-wal", os.O_RDONLY)
+    except FileNotFoundError:
+        return  # no WAL: every commit went into the database file, synced
+    except OSError as err:
+        raise StoreError(f"无法同步数据库日志 / cannot sync the database WAL: {err}") from err
+    try:
+        os.fsync(fd)
+    except OSError as err:
+        raise StoreError(f"无法同步数据库日志 / cannot sync the database WAL: {err}") from err
+    finally:
+        os.close(fd)
 
 
 def _record_all(store: Store, fetched: list[RawMessage], context: Context, result: PassResult
