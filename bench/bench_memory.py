@@ -83,14 +83,17 @@ while True:
     pids = tree(me)
     total = 0
     for pid in pids:
+        try:
+            name = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ")[:90].decode(errors="replace")
+        except OSError:
+            continue
         high, now = kib(pid, "VmHWM:"), kib(pid, "VmRSS:")
-        if high is not None:
-            hwm[pid] = max(hwm.get(pid, 0), high)
+        if high is not None and name:
+            # Between fork and exec a new process is a copy of its parent (pages shared, not new memory):
+            # its figures count from the exec on, when its command line changes.
+            hwm[pid] = max(hwm.get(pid, 0) if names.get(pid) == name else 0, high)
+            names[pid] = name
             total += now or 0
-            try:
-                names[pid] = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ")[:90].decode(errors="replace")
-            except OSError:
-                pass
     peak_sum = max(peak_sum, total)
     if job.poll() is not None and not pids:
         break
@@ -239,8 +242,11 @@ def main() -> None:
         (work / "idle").mkdir()
         idle_config = write_config(work / "idle", [{"name": "m", "source": "maildir", "path": str(work / "none"),
                                                     "contests": ["micro_video"]}])
-        idle = measure([sys.executable, "-c", IDLE, str(idle_config)])
-        print(f"idle tree (job + fork server + reader): {idle['hwm_sum_kib'] / 1024:.1f} MiB ({load()})")
+        idles = [measure([sys.executable, "-c", IDLE, str(idle_config)]) for _ in range(3)]
+        idle = min(idles, key=lambda found: found["hwm_sum_kib"])  # the smallest: "above idle" errs high
+        runs = ", ".join(f"{found['hwm_sum_kib'] / 1024:.1f}" for found in idles)
+        print(f"idle tree (job + fork server + reader): {idle['hwm_sum_kib'] / 1024:.1f} MiB, the least of {runs} "
+              f"({load()})")
         print("    " + describe(idle))
         worst = []
         if "85mb" in chosen or "205mb" in chosen:
