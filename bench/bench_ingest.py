@@ -286,19 +286,26 @@ verbose = 0
 REAPER = """
 import ctypes, os, subprocess, sys
 ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
-code = subprocess.run(sys.argv[1:]).returncode
+job = subprocess.Popen(sys.argv[1:])
+code, cpu = None, []
 while True:
     try:
-        os.wait()
+        pid, status, usage = os.wait4(-1, 0)
     except ChildProcessError:
         break
+    cpu.append(("job" if pid == job.pid else "reader and fork server", usage.ru_utime + usage.ru_stime))
+    if pid == job.pid:
+        code = os.waitstatus_to_exitcode(status)
+print("cpu: " + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in cpu if seconds > 0.05), file=sys.stderr)
 sys.exit(code)
 """
 
 
 # -- the full job ------------------------------------------------------------------------------------
 
-def full_run(dovecot: Dovecot, user: str, password: str, work: Path, profile: Path | None = None) -> None:
+def full_run(dovecot: Dovecot, user: str, password: str, work: Path, profile: Path | None = None,
+             verbose: bool = False, python: Path | None = None) -> None:
+    """`python`: the interpreter to run the job with (one whose environment imports an earlier commit)."""
     config = work / "config.toml"
     config.write_text(f"""[storage]
 database = "{work}/data/inbox.db"
@@ -320,7 +327,7 @@ outbox_dir = "{work}/outbox"
 daily_limit = 1000
 """)
     env = {**os.environ, "BENCH_IMAP_PASSWORD": password}
-    command = [sys.executable, "-m", "inbox_daemon", "--config", str(config), "poll", "--once"]
+    command = [str(python or sys.executable), "-m", "inbox_daemon", "--config", str(config), "poll", "--once"]
     if profile:  # py-spy over the job and its reader child (--subprocesses)
         spy = Path(sys.executable).parent / "py-spy"
         command = [str(spy), "record", "--subprocesses", "-r", "200", "-f",
@@ -328,6 +335,8 @@ daily_limit = 1000
     done = subprocess.run([sys.executable, "-c", REAPER, *command], env=env, capture_output=True, text=True)
     if done.returncode != 0:
         sys.exit(f"poll --once failed ({done.returncode}): {done.stdout[-1000:]} {done.stderr[-3000:]}")
+    if verbose:
+        print("    " + done.stderr.strip().splitlines()[-1], flush=True)
     replies = len(list((work / "outbox").glob("*.eml")))
     if replies < 1:
         sys.exit("poll --once sent no reply: the bench would measure nothing")
@@ -339,9 +348,12 @@ def parse_medians(limit: int | None = None) -> tuple[int, float, float] | None:
     """Median per corpus message of this project's parse and of mail-parser's own, in this process,
     each message timed by both one after the other (best of three each, so a neighbour's burst does
     not land on one side only)."""
+    import logging
+
     import mailparser
 
     from inbox_daemon.parse import parse_message
+    logging.getLogger("mailparser").setLevel(logging.ERROR)  # its warnings cost both sides alike; keep the output readable
     manifest = CORPUS / "MANIFEST.tsv"
     if not manifest.exists():
         return None
@@ -377,6 +389,10 @@ def main() -> None:
     parser.add_argument("--only", default=",".join(CONTENDERS), help="contenders to run, comma-separated")
     parser.add_argument("--profile", type=Path, help="py-spy the first full run into this file (.svg, .json speedscope, .txt collapsed stacks)")
     parser.add_argument("--no-parse", action="store_true", help="skip the corpus parse medians")
+    parser.add_argument("--verbose", action="store_true", help="the full job's CPU time by process")
+    parser.add_argument("--before", type=Path, help="also run the full job with this Python, whose environment "
+                                                    "imports an earlier commit (a venv whose .pth names a worktree of "
+                                                    "it and this venv's site-packages), as the contender `before`")
     args = parser.parse_args()
     chosen = [name for name in CONTENDERS if name in args.only.split(",")]
     work = Path(tempfile.mkdtemp(prefix="inbox-bench-"))
@@ -386,10 +402,15 @@ def main() -> None:
     try:
         user, password = dovecot.add_user()
         runners = {
-            "full": lambda w, r: full_run(dovecot, user, password, w, args.profile if r == 0 else None),
+            "full": lambda w, r: full_run(dovecot, user, password, w, args.profile if r == 0 else None, args.verbose),
             "durable": lambda w, r: durable_floor(dovecot, user, password, w),
             "stream": lambda w, r: stream_floor(dovecot, user, password, w),
         }
+        if args.before:
+            chosen.insert(1, "before")
+            before_profile = args.profile.with_stem(args.profile.stem + "-before") if args.profile else None
+            runners["before"] = lambda w, r: full_run(dovecot, user, password, w, before_profile if r == 0 else None,
+                                                      args.verbose, python=args.before)
         if "mbsync" in chosen:
             exe = mbsync_exe()
             print(f"mbsync: {mbsync_version(exe)}")
