@@ -53,6 +53,7 @@ from inbox_daemon.imap_source import BATCH_BYTES, quiet_imaplib  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpus"
 CONTENDERS = ("full", "mbsync", "getmail", "durable", "stream")
+PAGES_SETTLE_S = 4
 
 
 def build_mix(count: int, seed: int = 7) -> list[bytes]:
@@ -434,6 +435,10 @@ def main() -> None:
                 scratch.mkdir()
                 os.chmod(scratch, 0o755)
                 subprocess.run(["sync"])  # the previous contender's writes are not billed to this one
+                # and every contender starts from the same memory: our VMs report freed pages to the host
+                # (free page reporting, after about 2 s), and touching a reported page again is costly, so
+                # a run right after another's files were deleted would get cheap pages the others do not.
+                time.sleep(PAGES_SETTLE_S)
                 before = cpu_seconds()
                 start = time.perf_counter()
                 runners[name](scratch, round_no)

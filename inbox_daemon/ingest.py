@@ -1,10 +1,15 @@
 """One pass over the mailboxes: list, fetch in batches, store, process, then mark done on the server.
 
-The order is the guarantee: bytes and row are committed before parsing, and
-the server hears "done" only after the commit. A crash anywhere leaves either
-a message still on the server (fetched again, matched by UID or hash) or a
+The order is the guarantee: a batch's bytes are fsynced before its rows are
+committed, and the server hears "done" only after every commit it covers is
+on disk (the batch's commits are not fsynced one by one; the WAL is fsynced
+once before "done", see grouped_commits). A crash anywhere leaves either a
+message still on the server (fetched again, matched by UID or hash) or a
 stored row waiting to be processed or marked done; never a loss, never a
 second entry.
+
+Three things run at once: the next batch downloads in a thread, the reader
+child reads message N+1 (worker.py), and this thread decides and writes N.
 """
 
 from __future__ import annotations

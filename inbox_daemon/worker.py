@@ -8,7 +8,9 @@ out (a finding for staff). When the parse itself overruns, the message stays sto
 pass; after three such passes it is set aside for staff (pipeline.py).
 
 The child only reads the stored message and writes attachment files by hash; the database stays in
-the parent.
+the parent. Reads are pipelined (`prefetch`): the child reads the next message while the parent
+decides and writes the previous one. A step that started while the parent was busy gets that much
+longer before the parent starts counting; the limit itself is unchanged.
 """
 
 from __future__ import annotations
