@@ -388,7 +388,8 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--only", default=",".join(CONTENDERS), help="contenders to run, comma-separated")
-    parser.add_argument("--profile", type=Path, help="py-spy the first full run into this file (.svg, .json speedscope, .txt collapsed stacks)")
+    parser.add_argument("--profile", type=Path,
+                        help="py-spy the first full run into this file (.svg, .json speedscope, .txt collapsed stacks)")
     parser.add_argument("--no-parse", action="store_true", help="skip the corpus parse medians")
     parser.add_argument("--verbose", action="store_true", help="the full job's CPU time by process")
     parser.add_argument("--before", type=Path, help="also run the full job with this Python, whose environment "

@@ -30,7 +30,6 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,9 +102,11 @@ while True:
     except ChildProcessError:
         pass
     time.sleep(0.005)
+def label(pid):
+    return "reader" if "forkserver" in names.get(parents.get(pid), "") else names.get(pid, "")
+
 print(json.dumps({"code": job.returncode, "seconds": time.monotonic() - start, "hwm_sum_kib": sum(hwm.values()),
-                  "peak_rss_sum_kib": peak_sum, "processes": [[p, ("reader" if "forkserver" in names.get(parents.get(p), "") else names.get(p, "")), k]
-                                for p, k in hwm.items()],
+                  "peak_rss_sum_kib": peak_sum, "processes": [[p, label(p), k] for p, k in hwm.items()],
                   "stderr": job.stderr.read().decode(errors="replace")[-2000:]}))
 """
 

@@ -30,32 +30,6 @@ class BlobStore:
 
     def __init__(self, root: Path):
         self.root = Path(root)
-        self.unsynced: list[Path] | None = None  # a deferred view's files awaiting `sync()`
-
-    def deferred(self) -> "BlobStore":
-        """A view of this store whose new files are fsynced together by its `sync()`, not one by one.
-
-        For a batch whose rows are committed only after `sync()` returns (ingest.py): the writeback of
-        many files overlaps, and each directory is fsynced once. Until then a file under its hash may
-        be incomplete after a power loss, which is harmless: no row names it yet, and an existing
-        file is trusted only when its content has that hash (a stored file is never replaced by
-        bytes not yet on disk)."""
-        view = BlobStore(self.root)
-        view.unsynced = []
-        return view
-
-    def sync(self) -> None:
-        """Make every file this deferred view wrote durable, then their directories."""
-        paths, self.unsynced = self.unsynced or [], []
-        for path in paths:
-            with _store_errors(path):
-                fd = os.open(path, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-        for directory in dict.fromkeys(path.parent for path in paths):
-            _fsync_dir(directory)
 
     def path(self, kind: str, sha256: str) -> Path:
         if kind not in ("raw", "att") or len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
@@ -70,8 +44,7 @@ class BlobStore:
 
     def put_chunks(self, kind: str, chunks: Iterable[bytes]) -> tuple[str, int]:
         """Stream `chunks` into the store, hashing as they go; returns (sha256, size). Every file is
-        fsynced, and its directory after the rename, before its hash is handed out (in a deferred
-        view: before its `sync()` returns).
+        fsynced, and its directory after the rename, before its hash is handed out.
 
         Errors of the store become StoreError; errors of whatever produces the chunks (a dropped
         IMAP connection) pass through unchanged."""
@@ -87,21 +60,20 @@ class BlobStore:
                     size += len(chunk)
                     with _store_errors(spool):
                         handle.write(chunk)
-                sha256 = digest.hexdigest()
-                target = self.path(kind, sha256)
                 with _store_errors(spool):
                     handle.flush()
-                    # Deferred: synced later with the batch; never when a stored file would be replaced.
-                    if self.unsynced is None or target.exists():
-                        os.fsync(handle.fileno())
+                    os.fsync(handle.fileno())
+            sha256 = digest.hexdigest()
+            target = self.path(kind, sha256)
             with _store_errors(target):
                 os.chmod(tmp, 0o640)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(tmp, target)  # the same name always holds the same bytes
-                if self.unsynced is None:
-                    _fsync_dir(target.parent)
-                else:
-                    self.unsynced.append(target)
+                dir_fd = os.open(target.parent, os.O_RDONLY)
+                try:
+                    os.fsync(dir_fd)
+                finally:
+                    os.close(dir_fd)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
@@ -143,15 +115,6 @@ class BlobStore:
                     entry.unlink()
             except OSError:
                 continue
-
-
-def _fsync_dir(directory: Path) -> None:
-    with _store_errors(directory):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 @contextmanager

@@ -1,6 +1,6 @@
 """One pass over the mailboxes: list, fetch in batches, store, process, then mark done on the server.
 
-The order is the guarantee: a batch's bytes are fsynced before its rows are
+The order is the guarantee: a message's bytes are fsynced before its row is
 committed, and the server hears "done" only after every commit it covers is
 on disk (the batch's commits are not fsynced one by one; the WAL is fsynced
 once before "done", see grouped_commits). A crash anywhere leaves either a
@@ -113,18 +113,13 @@ def poll_mailbox(store: Store, mailbox: MailboxConfig, context: Context, source:
         # thread talks to the server (re-sync matching, "done") only when no fetch is in flight.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"fetch-{mailbox.name}") as fetcher:
             def download(batch: list[str]) -> tuple[list[RawMessage], InboxError | None]:
-                blobs = store.blobs.deferred()  # the batch's files are fsynced together before it is handed over
-                stored, failure = [], None
+                stored = []
                 try:
-                    for raw in src.fetch(batch, blobs):  # each one on disk, not held in memory
+                    for raw in src.fetch(batch, store.blobs):  # each one on disk (fsynced), not held in memory
                         stored.append(raw)
                 except InboxError as err:  # what was stored before a failure is still recorded
-                    failure = err
-                try:
-                    blobs.sync()
-                except StoreError as err:  # not durable: nothing of this batch may be recorded
-                    return [], err
-                return stored, failure
+                    return stored, err
+                return stored, None
 
             def start(batch: list[str]) -> Future:
                 if resync:
@@ -209,7 +204,7 @@ def make_durable(store: Store) -> None:
 def _record_all(store: Store, fetched: list[RawMessage], context: Context, result: PassResult
                 ) -> list[tuple[int, str]]:
     """Commit the rows of a fetched batch in one transaction (their bytes are durable already: the
-    source fsynced each file before handing it over); returns the new ones as (id, raw sha256)."""
+    blob store fsynced each file before the source handed it over); returns the new ones as (id, raw sha256)."""
     fresh = []
     with store.write():
         for raw in fetched:
