@@ -78,10 +78,13 @@ def _relabel_words(value: str) -> str:
     return RFC2231_CHARSET.sub(fix, value)
 
 
+ESCAPED_BYTE = re.compile("[\udc80-\udcff]")  # a raw 8-bit header byte, as the stdlib parser keeps it
+
+
 def _repair_header(value) -> str:
     """A header value with GB labels relabelled and raw 8-bit bytes decoded."""
     value = str(value)
-    if any("\udc80" <= ch <= "\udcff" for ch in value):
+    if not value.isascii() and ESCAPED_BYTE.search(value):
         raw = value.encode("ascii", "surrogateescape")
         value = raw.decode(sniff_charset(raw), errors="replace")
     return _relabel_words(value) if "=?" in value or "*=" in value else value
@@ -106,7 +109,7 @@ def repair_message(message: Message) -> Message:
         wanted = canonical_charset(label)
         if wanted is None:
             payload = part.get_payload(decode=True) or b""
-            wanted = sniff_charset(payload) if any(b > 0x7F for b in payload) else None
+            wanted = None if payload.isascii() else sniff_charset(payload)
         if wanted and wanted != (label or "").lower():
             part.set_param("charset", wanted)
     return message

@@ -1,10 +1,15 @@
 """One pass over the mailboxes: list, fetch in batches, store, process, then mark done on the server.
 
-The order is the guarantee: bytes and row are committed before parsing, and
-the server hears "done" only after the commit. A crash anywhere leaves either
-a message still on the server (fetched again, matched by UID or hash) or a
+The order is the guarantee: a message's bytes are fsynced before its row is
+committed, and the server hears "done" only after every commit it covers is
+on disk (the batch's commits are not fsynced one by one; the WAL is fsynced
+once before "done", see grouped_commits). A crash anywhere leaves either a
+message still on the server (fetched again, matched by UID or hash) or a
 stored row waiting to be processed or marked done; never a loss, never a
 second entry.
+
+Three things run at once: the next batch downloads in a thread, the reader
+child reads message N+1 (worker.py), and this thread decides and writes N.
 """
 
 from __future__ import annotations
@@ -94,6 +99,7 @@ def poll_mailbox(store: Store, mailbox: MailboxConfig, context: Context, source:
         leftover = store.register.pending_done(mailbox.name, folder, validity)
         journal = RegisterJournal(store, src)
         if leftover:  # committed by an earlier pass that stopped before telling the server
+            make_durable(store)  # that pass may have been killed before its commits reached the disk
             src.mark_done(leftover, journal)
             store.register.mark_done(mailbox.name, folder, validity, leftover)
         after = store.register.highest_uid(mailbox.name, folder, validity)
@@ -109,7 +115,7 @@ def poll_mailbox(store: Store, mailbox: MailboxConfig, context: Context, source:
             def download(batch: list[str]) -> tuple[list[RawMessage], InboxError | None]:
                 stored = []
                 try:
-                    for raw in src.fetch(batch, store.blobs):  # each one on disk, not held in memory
+                    for raw in src.fetch(batch, store.blobs):  # each one on disk (fsynced), not held in memory
                         stored.append(raw)
                 except InboxError as err:  # what was stored before a failure is still recorded
                     return stored, err
@@ -126,20 +132,17 @@ def poll_mailbox(store: Store, mailbox: MailboxConfig, context: Context, source:
                 fetched, failure = upcoming.result()
                 more = failure is None and index + 1 < len(batches)
                 upcoming = start(batches[index + 1]) if more else None
-                for raw in fetched:
-                    result.fetched += 1
-                    raw = replace(raw, received_at=raw.received_at.astimezone(context.timezone))
-                    pk, is_new = store.record_raw(raw)
-                    if is_new:
-                        result.new += 1
+                with grouped_commits(store):
+                    fresh = _record_all(store, fetched, context, result)
+                    for position, (pk, _) in enumerate(fresh):
+                        for _, ahead in fresh[position:position + 2]:  # the reader works on the next one meanwhile
+                            context.prefetch(ahead)
                         outcome = process(store, pk, context)
                         result.outcomes[outcome] = result.outcomes.get(outcome, 0) + 1
                         result.errors += outcome == "error"
-                    else:
-                        result.known += 1
-                        log.info("mailbox=%s uid=%s outcome=known message=%s", mailbox.name, raw.uid, pk)
                 if failure is not None:  # the rows are committed; the next pass tells the server
                     raise failure
+                make_durable(store)  # everything "done" is about to cover is on disk first
                 stored = store.register.known_uids(mailbox.name, folder, validity, batch)
                 committed = [u for u in batch if u in stored]
                 if upcoming is not None:
@@ -158,6 +161,63 @@ def poll_mailbox(store: Store, mailbox: MailboxConfig, context: Context, source:
                 if done:
                     store.register.set_highest_uid(mailbox.name, folder, validity, max(done))
     return result
+
+
+@contextmanager
+def grouped_commits(store: Store) -> Iterator[None]:
+    """The batch's commits without an fsync each (SQLite's WAL with synchronous=NORMAL).
+
+    A killed process loses none of them (they are in the WAL, in the kernel's hands); a power loss
+    may roll back the last ones, which is harmless as long as the server has not heard "done" for
+    them: the mail is fetched again. So `make_durable()` runs before every "done", and any FULL
+    commit of any connection (a drain's claim before it sends a reply, for one) makes all earlier
+    commits durable too, because the WAL is one file written in order."""
+    wal = store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    if wal:
+        store.db.execute("PRAGMA synchronous = NORMAL")
+    try:
+        yield
+    finally:
+        if wal:
+            store.db.execute("PRAGMA synchronous = FULL")
+
+
+def make_durable(store: Store) -> None:
+    """fsync the database's WAL: every commit made so far is on disk (see grouped_commits)."""
+    main = next((row[2] for row in store.db.execute("PRAGMA database_list") if row[1] == "main"), "")
+    if not main:
+        return
+    try:
+        fd = os.open(f"{main}-wal", os.O_RDONLY)
+    except FileNotFoundError:
+        return  # no WAL: every commit went into the database file, synced
+    except OSError as err:
+        raise StoreError(f"无法同步数据库日志 / cannot sync the database WAL: {err}") from err
+    try:
+        os.fsync(fd)
+    except OSError as err:
+        raise StoreError(f"无法同步数据库日志 / cannot sync the database WAL: {err}") from err
+    finally:
+        os.close(fd)
+
+
+def _record_all(store: Store, fetched: list[RawMessage], context: Context, result: PassResult
+                ) -> list[tuple[int, str]]:
+    """Commit the rows of a fetched batch in one transaction (their bytes are durable already: the
+    blob store fsynced each file before the source handed it over); returns the new ones as (id, raw sha256)."""
+    fresh = []
+    with store.write():
+        for raw in fetched:
+            result.fetched += 1
+            raw = replace(raw, received_at=raw.received_at.astimezone(context.timezone))
+            pk, is_new = store.record_raw(raw)
+            if is_new:
+                result.new += 1
+                fresh.append((pk, raw.sha256))
+            else:
+                result.known += 1
+                log.info("mailbox=%s uid=%s outcome=known message=%s", raw.mailbox, raw.uid, pk)
+    return fresh
 
 
 def _match_resync(store: Store, src: Source, batch: list[str], result: PassResult) -> list[str]:
@@ -190,6 +250,7 @@ def poll_all(config: Config, store: Store, context: Context | None = None, wait_
 def _poll_all(config: Config, store: Store, context: Context, wait_s: float) -> list[PassResult]:
     results = []
     with pass_lock(config.storage.lock_path, wait_s):
+        context.warm_up()
         store.blobs.clear_spool()
         recover(store, context)
         for mailbox in config.mailboxes:

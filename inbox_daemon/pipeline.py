@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone, tzinfo
 from email.policy import SMTP as SMTP_POLICY  # CRLF line ends: smtplib sends bytes as they are
@@ -62,6 +63,16 @@ class Context:
     def close(self) -> None:
         if self.worker is not None:
             self.worker.stop()
+
+    def warm_up(self) -> None:
+        """Start the reader in the background, so its start-up overlaps logging in and the first fetch."""
+        if self.worker is not None:
+            threading.Thread(target=self.worker.start, name="reader-start", daemon=True).start()
+
+    def prefetch(self, raw_sha256: str) -> None:
+        """Let the reader start on a message that `read` will ask for soon (no-op when reading in-process)."""
+        if self.worker is not None and raw_sha256:
+            self.worker.prefetch(raw_sha256)
 
     def read(self, blobs: BlobStore, raw_sha256: str) -> Analysis:
         if self.worker is not None:
