@@ -9,6 +9,7 @@ attempts are rows, so the lock holds across processes and restarts.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -28,8 +29,13 @@ MIN_PASSWORD = 10
 NAME = re.compile(r"^[A-Za-z0-9_.@\-\u4e00-\u9fff]{2,40}$")
 
 HASHER = PasswordHasher()
-# Verifying against this when the name is unknown takes as long as for a real user: no timing oracle.
-_DUMMY_HASH = HASHER.hash("no such user: this hash only spends the same time")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the name is unknown, so that it takes as long as for a real user (no
+    timing oracle). Made on first use: every command imports this module, and a hash costs 0.2 s."""
+    return HASHER.hash("no such user: this hash only spends the same time")
 
 
 class AccountError(InboxError):
@@ -176,7 +182,7 @@ def authenticate(db: sqlite_utils.Database, name: str, password: str, address: s
         raise LoginRefused(f"登录失败次数过多，请 {LOCK_MINUTES} 分钟后再试")
     row = next(iter(db.query("SELECT * FROM users WHERE name=?", [name])), None)
     try:
-        HASHER.verify(row["password_hash"] if row else _DUMMY_HASH, password)
+        HASHER.verify(row["password_hash"] if row else _dummy_hash(), password)
         ok = row is not None and bool(row["active"])
     except (VerificationError, InvalidHashError):
         ok = False
