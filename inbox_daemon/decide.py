@@ -118,7 +118,7 @@ def decide_entry(analysis: Analysis, history: History, rules: RuleSet, allowed: 
         extra.append(finding(rules, "withdrawal_request"))
     if contest_id is None:
         choices = place.candidates or allowed
-        names = "、".join(f"“{rules.contests[c].name}”" for c in choices if c in rules.contests)
+        names = "、".join(_quoted(rules.contests[c].name) for c in choices if c in rules.contests)
         verdict, fields = Verdict("needs_review", (finding(rules, "contest_unknown", choices=names),)), {}
     else:
         contest = rules.contests[contest_id]
@@ -191,3 +191,8 @@ def _fields(contest: Contest, rules: RuleSet, mail: ParsedMail, probes: list[Pro
         values.setdefault("unit", report_unit(mail, contest))
     values.update({name: value for name, value in corrected.items() if contest.field_rule(name)})
     return canonical_fields(values, contest, rules.common)
+
+
+def _quoted(name: str) -> str:
+    """A contest name in Chinese quotes, unless it opens with its own (“好工人·向未来”摄影比赛)."""
+    return name if name.startswith("“") else f"“{name}”"

@@ -63,6 +63,9 @@ def test_staff_decisions_outlive_the_judging():
     unrouted = read(compose(sender="h@sina.com", subject="投稿", body="作品名称：我的故事\n请问投哪个比赛？"))
     plain = decide_entry(unrouted, History(received_at=IN_TIME), RULESET, COMMITTEE)
     assert plain.contest is None and [f.id for f in plain.findings] == ["contest_unknown"]
+    everywhere = decide_entry(unrouted, History(received_at=IN_TIME), RULESET, tuple(RULESET.contests))
+    asked = everywhere.findings[0].message  # each name quoted once; one with its own quotes kept as it is
+    assert "“微视频比赛”、" in asked and "摄影比赛" in asked and "““" not in asked and "”摄影比赛”" not in asked
     assert plain.receipt is None and plain.receipt_prefix == "DQR"
     chosen = History(received_at=IN_TIME, receipt="DQR-2022-0001",
                      staff={"DQR-2022-0001": StaffInput(contest="micro_video", fields={"author": "何军"})})
