@@ -517,12 +517,12 @@ def browser():
 def test_replies_on_a_desktop_and_a_phone(tmp_path, browser):
     """The HTML part of a rejected, a late and an accepted reply in a real Chromium at 1280 and 390 px:
     nothing wider than a phone's screen, the long bio and the fill-in block wrapped."""
-    long_unit = "工作单位：娄底市中心医院心血管内科重症监护室护理部第二护理小组（夜班）" + "Ａ" * 30
+    long_unit = "工作单位：湖南省娄底市中心医院心血管内科重症监护室护理部第二护理小组（夜班）暨娄底市职工阅读推广志愿服务队"
     messages = [
         compose(sender="a@qq.com", sender_name="李娜", subject="微视频比赛《守护》", body="\n".join(GOOD),
                 attachments=[("守护.mp4", CLIP, MP4)], received=datetime(2022, 8, 20, 9, 0, tzinfo=CST)),
         compose(sender="b@163.com", sender_name="王磊", subject="微视频比赛《钢花》",
-                body="\n".join([*GOOD[:3], long_unit, GOOD[5]]), attachments=[("钢花.mp4", CLIP + b"b", MP4)],
+                body="\n".join(["作品名称：钢花", "作者姓名：王磊", "性别：男", long_unit, GOOD[5]]), attachments=[("钢花.mp4", CLIP + b"b", MP4)],
                 received=datetime(2022, 8, 21, 9, 0, tzinfo=CST)),
         compose(sender="c@qq.com", sender_name="彭涛", subject="微视频比赛作品《夜班》", body="\n".join(GOOD),
                 attachments=[("夜班.mp4", CLIP + b"c", MP4)], received=datetime(2022, 10, 3, 10, 12, tzinfo=CST)),
