@@ -36,6 +36,12 @@ class Store:
     def close(self) -> None:
         self.db.close()
 
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     @contextmanager
     def write(self) -> Iterator[sqlite_utils.Database]:
         """A write transaction (BEGIN IMMEDIATE; a savepoint when nested)."""

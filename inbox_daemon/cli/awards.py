@@ -50,8 +50,7 @@ def import_stats(config: Config, file: Path, platform: str, actor: str | None):
     Example: inbox-daemon import-stats 新娄底导出.xlsx --platform 新娄底
     """
     from ..awards.popularity import import_stats as run_import
-    store = open_store(config)
-    try:
+    with open_store(config) as store:
         summary = run_import(store, _awards(config).common, file, platform, _actor(actor))
         click.echo(f"已导入 {platform} 数据 {summary.rows} 行：匹配 {summary.matched} 行，"
                    f"有多个可能 {summary.ambiguous} 行，未匹配 {summary.unmatched} 行")
@@ -59,8 +58,6 @@ def import_stats(config: Config, file: Path, platform: str, actor: str | None):
             click.echo(f"  第 {number} 行：{reason}")
         if summary.ambiguous or summary.unmatched:
             click.echo("待手工匹配的行见：inbox-daemon awards stats-open")
-    finally:
-        store.close()
 
 
 @main.command("reading-challenge")
@@ -89,13 +86,10 @@ def reading_challenge(config: Config, file: Path, output: Path | None, certifica
     result = run(file, rules)
     output = output or file.with_name(f"{file.stem}-积分排名.xlsx")
     _write(output, result_workbook(result, rules))
-    store = open_store(config)
-    try:
+    with open_store(config) as store:
         log(store, _actor(actor), "reading_challenge", {
             "file": file.name, "sha256": hashlib.sha256(file.read_bytes()).hexdigest(), "rows": result.rows,
             "bad_rows": [b.row for b in result.bad_rows], "top": [p.member.member_id for p in result.ranking]})
-    finally:
-        store.close()
     click.echo(f"读取 {result.rows} 行，会员 {result.members} 人，有积分 {result.scored} 人；"
                f"活动时段外的阅读 {result.outside_days} 天次未计入")
     for placed in result.ranking[:10]:
@@ -137,13 +131,10 @@ def juror(config: Config, contest: str, username: str, remove: bool, actor: str 
     """
     from ..awards import jury
     _awards(config).contest(contest)
-    store = open_store(config)
-    try:
+    with open_store(config) as store:
         (jury.unassign if remove else jury.assign)(store, contest, username, _actor(actor))
         now = "、".join(jury.jurors(store, contest)) or "无"
         click.echo(f"{'已取消' if remove else '已分配'}评委 {username}：{contest}（现有评委：{now}）")
-    finally:
-        store.close()
 
 
 @awards.command("round")
@@ -159,8 +150,7 @@ def round_(config: Config, action: str, contest: str, name: str, actor: str | No
     """
     from ..awards import jury
     _awards(config).contest(contest)
-    store = open_store(config)
-    try:
+    with open_store(config) as store:
         if action == "open":
             pk = jury.open_round(store, contest, name, _actor(actor))
             click.echo(f"评审轮次“{name}”（编号 {pk}）已开始，参评作品 {len(jury.candidates(store, contest))} 件")
@@ -168,8 +158,6 @@ def round_(config: Config, action: str, contest: str, name: str, actor: str | No
             pk = jury.close_round(store, contest, _actor(actor))
             click.echo(f"评审轮次 {pk} 已结束，评分已锁定")
             _print_progress(store, contest)
-    finally:
-        store.close()
 
 
 def _print_progress(store, contest: str) -> None:
@@ -189,15 +177,12 @@ def progress(config: Config, contest: str):
     """
     from ..awards import jury
     _awards(config).contest(contest)
-    store = open_store(config)
-    try:
+    with open_store(config) as store:
         found = jury.latest_round(store, contest)
         if not found:
             raise StaffError(f"{contest} 还没有评审轮次")
         click.echo(f"轮次“{found['name']}”：{'进行中' if not found['closed_at'] else '已结束'}")
         _print_progress(store, contest)
-    finally:
-        store.close()
 
 
 @awards.command()
@@ -218,12 +203,9 @@ def score(config: Config, contest: str, receipt: str, juror_name: str, points: s
         values = [float(p) for p in points.replace("，", ",").split(",")]
     except ValueError as err:
         raise StaffError(f"评分必须是数字：{points}") from err
-    store = open_store(config)
-    try:
+    with open_store(config) as store:
         total = jury.record_score(store, rules, receipt, juror_name, values, comment)
         click.echo(f"已记录 {juror_name} 对 {receipt} 的评分，合计 {total:g} 分")
-    finally:
-        store.close()
 
 
 @awards.command()
@@ -239,12 +221,9 @@ def conflict(config: Config, contest: str, receipt: str, juror_name: str, reason
     """
     from ..awards import jury
     _awards(config).contest(contest)
-    store = open_store(config)
-    try:
+    with open_store(config) as store:
         jury.declare_conflict(store, contest, receipt, juror_name, reason)
         click.echo(f"已登记：{juror_name} 回避 {receipt}（{reason}）")
-    finally:
-        store.close()
 
 
 @awards.command()
@@ -257,8 +236,7 @@ def ranking(config: Config, contest: str):
     """
     from ..awards import jury, popularity
     rules = _awards(config).contest(contest)
-    store = open_store(config)
-    try:
+    with open_store(config) as store:
         liked = popularity.points(store, rules)
         for r in jury.ranking(store, rules):
             totals = "、".join(f"{t:g}" for t in r.totals)
@@ -268,8 +246,6 @@ def ranking(config: Config, contest: str):
             else:
                 how = "去掉最高最低分后" if r.trimmed else ""
                 click.echo(f"  {r.rank:>3}  {r.receipt}  {how}平均 {r.score:.2f}（{totals}）{pop}")
-    finally:
-        store.close()
 
 
 def _print_allocation(found, store, rules) -> None:
@@ -295,11 +271,8 @@ def allocate(config: Config, contest: str, actor: str | None):
     """
     from ..awards import results
     rules = _awards(config).contest(contest)
-    store = open_store(config)
-    try:
+    with open_store(config) as store:
         _print_allocation(results.save(store, rules, _actor(actor)), store, rules)
-    finally:
-        store.close()
 
 
 @awards.command()
@@ -315,11 +288,8 @@ def choose(config: Config, contest: str, prize: str, receipts: tuple[str, ...], 
     """
     from ..awards import results
     rules = _awards(config).contest(contest)
-    store = open_store(config)
-    try:
+    with open_store(config) as store:
         _print_allocation(results.choose(store, rules, prize, list(receipts), _actor(actor)), store, rules)
-    finally:
-        store.close()
 
 
 @awards.command()
@@ -340,11 +310,8 @@ def adjust(config: Config, contest: str, receipt: str, prize: str | None, remove
     if bool(prize) == remove:
         raise StaffError("请选择 --prize 奖项 或 --remove 之一")
     rules = _awards(config).contest(contest)
-    store = open_store(config)
-    try:
+    with open_store(config) as store:
         _print_allocation(results.change(store, rules, receipt, prize, reason, _actor(actor)), store, rules)
-    finally:
-        store.close()
 
 
 @awards.command()
@@ -358,12 +325,9 @@ def publish(config: Config, contest: str, actor: str | None):
     """
     from ..awards import results
     rules = _awards(config).contest(contest)
-    store = open_store(config)
-    try:
+    with open_store(config) as store:
         count = results.publish(store, rules, _actor(actor))
         click.echo(f"{rules.title}：获奖名单（{count} 件）已公布，评分和奖项已冻结")
-    finally:
-        store.close()
 
 
 @awards.command("list")
@@ -379,11 +343,8 @@ def list_(config: Config, contest: str, output: Path | None):
     from ..awards.lists import award_list
     from ..awards.results import winners
     rules = _awards(config).contest(contest)
-    store = open_store(config)
-    try:
+    with open_store(config) as store:
         found = winners(store, rules)
-    finally:
-        store.close()
     if not found:
         raise StaffError("还没有分配奖项：inbox-daemon awards allocate " + contest)
     output = output or Path(f"获奖名单-{contest}.xlsx")
@@ -407,16 +368,13 @@ def certificates(config: Config, contest: str, output: Path | None, actor: str |
     from ..awards.results import winners
     awards_rules = _awards(config)
     rules = awards_rules.contest(contest)
-    store = open_store(config)
-    try:
+    with open_store(config) as store:
         if not is_published(store, contest):
             raise StaffError("获奖名单公布后才能打印证书：inbox-daemon awards publish " + contest)
         found = winners(store, rules)
         output = output or Path(f"荣誉证书-{contest}.pdf")
         pages = write_pdf(found, awards_rules.common, rules.title, output)
         log(store, _actor(actor), "certificates", {"contest": contest, "pages": pages, "file": str(output)})
-    finally:
-        store.close()
     click.echo(f"荣誉证书 {pages} 页已写入 {output}")
 
 
@@ -433,8 +391,7 @@ def notices(config: Config, contest: str, send: bool, actor: str | None):
     from ..awards.results import winners
     awards_rules = _awards(config)
     rules = awards_rules.contest(contest)
-    store = open_store(config)
-    try:
+    with open_store(config) as store:
         if not send:
             for w in winners(store, rules):
                 click.echo(f"  {w.prize}  {w.receipt}  {w.name}  {w.email or '（无可用邮箱）'}")
@@ -446,8 +403,6 @@ def notices(config: Config, contest: str, send: bool, actor: str | None):
         summary = queue(store, rules, awards_rules.common, from_addr=config.smtp.from_addr, actor=_actor(actor),
                         env=environment(config.smtp.templates_dir))
         sent = drain(store, config.smtp)
-    finally:
-        store.close()
     click.echo(f"获奖通知：新加入发件队列 {len(summary.queued)} 封，此前已发 {len(summary.already)} 封；"
                f"本次发出 {sent.sent} 封，稍后重试 {sent.retried} 封，失败 {sent.failed} 封")
     for receipt, why in summary.skipped:
@@ -467,11 +422,8 @@ def showcase(config: Config, target: Path, contests: tuple[str, ...], show: tupl
     Example: inbox-daemon awards showcase 成果展示 --show track
     """
     from ..awards.showcase import build
-    store = open_store(config)
-    try:
+    with open_store(config) as store:
         summary = build(store, _awards(config), _contest_names(config), target, list(contests), show, _actor(actor))
-    finally:
-        store.close()
     click.echo(f"成果展示已生成：{summary.works} 件作品，照片 {summary.images} 张，视频 {summary.videos} 个 —— "
                f"打开 {summary.path / 'index.html'}")
 
@@ -486,11 +438,8 @@ def stats_open(config: Config):
     import json
 
     from ..awards.popularity import open_rows
-    store = open_store(config)
-    try:
+    with open_store(config) as store:
         rows = open_rows(store)
-    finally:
-        store.close()
     if not rows:
         click.echo("没有待匹配的数据行。")
     labels = {"unmatched": "未匹配", "ambiguous": "有多个可能"}
@@ -511,11 +460,8 @@ def stats_match(config: Config, row_id: int, receipt: str | None, actor: str | N
     Example: inbox-daemon awards stats-match 17 WSP-2022-0012
     """
     from ..awards.popularity import match_by_hand
-    store = open_store(config)
-    try:
+    with open_store(config) as store:
         match_by_hand(store, row_id, receipt, _actor(actor))
-    finally:
-        store.close()
     click.echo(f"数据行 {row_id} 已{'匹配到 ' + receipt if receipt else '取消匹配'}")
 
 
@@ -530,11 +476,8 @@ def organization(config: Config, output: Path):
     """
     from ..awards.organization import facts, sheet, table
     from ..awards.sheets import workbook_bytes
-    store = open_store(config)
-    try:
+    with open_store(config) as store:
         rows = table(facts(store), _awards(config).common)
-    finally:
-        store.close()
     headers, lines = sheet(rows, _contest_names(config))
     _write(output, workbook_bytes([("优秀组织奖参考表", headers, lines)]))
     click.echo(f"优秀组织奖参考表（{len(lines)} 个单位）已写入 {output}")

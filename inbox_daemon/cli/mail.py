@@ -38,13 +38,10 @@ def poll(config: Config, once: bool):
         return run_daemon(config)
     from ..ingest import poll_all
     from ..send import drain
-    store = open_store(config)
-    try:
+    with open_store(config) as store:
         results = poll_all(config, store, wait_s=POLL_WAIT_S)  # after a pass of `run`, if one is under way
         pending = len(store.register.unparsed())
         sent = drain(store, config.smtp)
-    finally:
-        store.close()
     failed = False
     for r in results:
         if r.failure:
@@ -79,8 +76,7 @@ def export(config: Config, fmt: str, contest: str | None, outcomes: tuple[str, .
         raise StaffError(f"未知的比赛 {contest}（可选：{'、'.join(rules.contests)}）")
     if outcomes and fmt == "jsonl":
         raise StaffError("--outcome 只用于 csv 和 xlsx 表格；jsonl 总是包含全部邮件")
-    store = open_store(config)
-    try:
+    with open_store(config) as store:
         if fmt == "xlsx":
             data, count = xlsx_bytes(store, rules, contest, outcomes)
             if output:
@@ -97,8 +93,6 @@ def export(config: Config, fmt: str, contest: str | None, outcomes: tuple[str, .
         if output:
             unit = "封邮件" if fmt == "jsonl" else "件作品"
             click.echo(f"已导出 {count} {unit}到 {output}", err=True)
-    finally:
-        store.close()
 
 
 @main.command()
@@ -120,8 +114,7 @@ def digest(config: Config, day: str | None, no_send: bool):
         when = date.fromisoformat(day) if day else datetime.now(ZoneInfo(config.schedule.timezone)).date()
     except ValueError as err:
         raise StaffError(f"日期应写成 2022-09-30 这样的格式，收到的是：{day}") from err
-    store = open_store(config)
-    try:
+    with open_store(config) as store:
         path, outbox_id = write_digest(config, store, load_rules(config.rules_dir), when, send=not no_send)
         if outbox_id:
             drain(store, config.smtp)
@@ -130,8 +123,6 @@ def digest(config: Config, day: str | None, no_send: bool):
             click.echo(f"日报已生成：{path}；发给 {'、'.join(config.digest.to)} 的邮件：{said.get(status, status)}")
         else:
             click.echo(f"日报已生成：{path}")
-    finally:
-        store.close()
 
 
 @main.command()

@@ -55,11 +55,8 @@ def list_(config: Config, outcome: str | None, contest: str | None, rule: str | 
     from rich.table import Table
     rules = _rules(config)
     f = _filter(config, rules, outcome=_outcome(outcome), contest=contest, rule=rule, q=q, descending=False)
-    store = open_store(config)
-    try:
+    with open_store(config) as store:
         rows = queries.all_entries(store.db, f)
-    finally:
-        store.close()
     terminal = Console()
     if not rows:
         terminal.print("没有符合条件的投稿。")
@@ -86,11 +83,8 @@ def show(config: Config, receipt: str):
     Example: inbox-daemon show WSP-2022-0042
     """
     rules = _rules(config)
-    store = open_store(config)
-    try:
+    with open_store(config) as store:
         view = queries.entry_view(store, rules, receipt)
-    finally:
-        store.close()
     if view is None:
         raise StaffError(f"找不到回执号或编号 {receipt}")
     cur = view.current
