@@ -90,14 +90,20 @@ def _repair_header(value) -> str:
     return _relabel_words(value) if "=?" in value or "*=" in value else value
 
 
+def _may_need_repair(pair) -> bool:
+    """Plain ASCII without encoded words is returned unchanged by _repair_header: most headers."""
+    value = pair[1]
+    return not isinstance(value, str) or not value.isascii() or "=?" in value or "*=" in value
+
+
 def repair_message(message: Message) -> Message:
     """Relabel charsets in place across every part, so mail-parser decodes without loss."""
     if message.is_multipart() and message.epilogue is None:
         message.epilogue = ""  # mail-parser reads it when a boundary is broken
     for part in message.walk():
         pairs = list(part.raw_items())
-        repaired = [(name, _repair_header(value)) for name, value in pairs]
-        if repaired != [(name, str(value)) for name, value in pairs]:
+        repaired = [(name, _repair_header(value)) for name, value in pairs] if any(map(_may_need_repair, pairs)) else []
+        if repaired and repaired != [(name, str(value)) for name, value in pairs]:
             for name in {name for name, _ in pairs}:
                 del part[name]
             for name, value in repaired:

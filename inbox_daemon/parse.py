@@ -475,7 +475,7 @@ def parse_message(raw, spill: Spill | None = None) -> ParsedMail:
     """Parse raw RFC 5322 bytes (bytes or a mapped file). May raise on hopeless input; the caller
     records it as `error`. With `spill`, large base64 bodies go straight to the store, never whole
     in memory."""
-    skeleton, spans = _set_aside_base64(raw)
+    skeleton, spans = _set_aside_base64(raw) if len(raw) > SET_ASIDE_OVER else (b"", [])
     if spans:
         try:
             parsed = _parse(skeleton, _SetAside(raw, spans, spill))
@@ -658,7 +658,10 @@ def _parse(raw: bytes, aside: _SetAside | None = None) -> ParsedMail | None:
         forwarded = _attached_forward(forwards[0], inner)
     else:
         forwarded = _inline_forward(text, subject)
-    kept = {name: _first(headers.get(name) or _header_case(headers, name)) for name in KEPT_HEADERS}
+    folded: dict = {}
+    for key, value in headers.items():  # the first of each name, in any case
+        folded.setdefault(key.lower(), value)
+    kept = {name: _first(headers.get(name) or folded.get(name)) for name in KEPT_HEADERS}
     return ParsedMail(
         message_id=_first(parser.message_id).strip(),
         subject=subject,
@@ -700,10 +703,3 @@ def entry_mail(mail: ParsedMail, own_addresses: tuple[str, ...] = ()) -> ParsedM
                    sender_name=forwarded.sender_name, text=forwarded.text,
                    html=forwarded.html if forwarded.how == "attached" else mail.html,
                    tables=forwarded.tables if forwarded.how == "attached" else mail.tables, attachments=files)
-
-
-def _header_case(headers: dict, name: str):
-    for key, value in headers.items():
-        if key.lower() == name:
-            return value
-    return None
