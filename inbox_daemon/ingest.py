@@ -27,6 +27,7 @@ from typing import Iterator
 from .config import Config, MailboxConfig
 from .errors import BusyError, FetchError, InboxError, LockError, StoreError
 from .pipeline import Context, process
+from .register import ClaimLost
 from .rules import load_rules
 from .source import Source, open_source
 from .store import RawMessage, Store
@@ -85,10 +86,20 @@ class RegisterJournal:
 
 
 def recover(store: Store, context: Context) -> int:
-    """Process rows committed by a pass that died before judging them (another process may hold some)."""
+    """Process rows committed by a pass that died before judging them (another process may hold some).
+
+    A row that cannot be processed now waits for the next pass; it never keeps the mailboxes from being
+    polled. Only a store that cannot take mail at all stops the pass."""
     pending = store.register.unparsed()
     for pk in pending:
-        process(store, pk, context)
+        try:
+            process(store, pk, context)
+        except (BusyError, ClaimLost) as err:  # busy, or another process took the row over
+            log.warning("message=%s left for the next pass: %s", pk, err)
+        except StoreError:
+            raise
+        except Exception:
+            log.error("message=%s left for the next pass on an unexpected error", pk, exc_info=True)
     return len(pending)
 
 
@@ -260,7 +271,7 @@ def _poll_all(config: Config, store: Store, context: Context, wait_s: float) -> 
             except FetchError as err:
                 log.error("mailbox=%s pass failed: %s", mailbox.name, err)
                 results.append(PassResult(mailbox.name, failure=str(err)))
-            except BusyError as err:
+            except (BusyError, ClaimLost) as err:
                 log.error("mailbox=%s pass stopped, mail left on the server: %s", mailbox.name, err)
                 results.append(PassResult(mailbox.name, failure=str(err)))
             except StoreError as err:  # the store cannot take mail: stop, leave everything on the servers

@@ -233,8 +233,8 @@ def process(store: Store, pk: int, context: Context, actor: str = "daemon") -> s
         row = store.register.message(pk)
         try:
             analysis = context.read(store.blobs, row["raw_sha256"])
-        except (AnalysisTimeout, WorkerCrashed) as err:
-            return _not_read(store, pk, token, row, str(err), context.rules, actor)
+        except (AnalysisTimeout, WorkerCrashed, MemoryError) as err:  # this message's doing: retried, then set aside
+            return _not_read(store, pk, token, row, f"{type(err).__name__}: {err}", context.rules, actor)
         row, analysis, decision = judge_stored(store, pk, context, analysis)
         result = record(store, pk, token, row, analysis, decision, context, actor)
     except INFRASTRUCTURE:
