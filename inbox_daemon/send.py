@@ -18,12 +18,13 @@ import os
 import smtplib
 import ssl
 import tempfile
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from .config import SmtpConfig
-from .errors import SendError
+from .errors import BusyError, SendError
 from .db import now_iso
 from .outbox import Claimed
 from .register import claim_token
@@ -214,6 +215,26 @@ def drain(store: Store, config: SmtpConfig, now: datetime | None = None, transpo
     return result
 
 
+SENT_PATIENCE_S = 600  # how long a busy database may keep a sent reply from being recorded
+
+
+def _record_sent(store: Store, claimed: Claimed, attempts: int, patience_s: float = SENT_PATIENCE_S) -> None:
+    """The server has the reply: record it as sent, waiting out a busy database rather than leaving the
+    row to be claimed and sent again (our claim holds it meanwhile; others wait for the same lock)."""
+    deadline = time.monotonic() + patience_s
+    while True:
+        try:
+            if not store.outbox.settle(claimed, status="sent", attempts=attempts, sent_at=now_iso(), last_error=None):
+                log.error("outbox=%s to=%s sent, but its claim had run out: another drain may send it again",
+                          claimed.id, claimed.to_addr)
+            return
+        except BusyError as err:
+            if time.monotonic() > deadline:
+                raise
+            log.warning("outbox=%s sent; recording it waits for the database: %s", claimed.id, err)
+            time.sleep(1)
+
+
 def _send_one(store: Store, config: SmtpConfig, sender, claimed: Claimed, now: datetime,
               result: DrainResult) -> bool:
     """Send one claimed reply and record the outcome; False when the server cannot be reached."""
@@ -239,7 +260,7 @@ def _send_one(store: Store, config: SmtpConfig, sender, claimed: Claimed, now: d
             return False
         return True
     # Between the server's 250 and this commit lies the one window for a duplicate.
-    store.outbox.settle(claimed, status="sent", attempts=attempts, sent_at=now_iso(), last_error=None)
+    _record_sent(store, claimed, attempts)
     result.sent += 1
     log.info("outbox=%s to=%s sent", claimed.id, claimed.to_addr)
     return True
