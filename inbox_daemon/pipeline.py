@@ -157,11 +157,15 @@ def judge_stored(store: Store, pk: int, context: Context, analysis: Analysis | N
 
 # -- writing ----------------------------------------------------------------------------------------
 
-def record(store: Store, pk: int, token: str, row: dict, analysis: Analysis, decision: EntryDecision,
-           context: Context, actor: str) -> dict:
-    """The one writer: entry, attachments, reply and event in one transaction, if our claim holds."""
+def record(store: Store, pk: int, token: str, analysis: Analysis, context: Context, actor: str) -> dict:
+    """The one writer: entry, attachments, reply and event in one transaction, if our claim holds.
+
+    The history is read and the entry decided under the write lock, so a staff decision or another
+    message's judging made while this one was being read is never overwritten from a stale read
+    (deciding is pure and quick; reading the message, the slow part, stays outside)."""
     with store.write():
         store.register.check_claim(pk, token)
+        row, _, decision = judge_stored(store, pk, context, analysis)
         receipt = decision.receipt
         if receipt is None and decision.receipt_prefix:  # a new entry (not ignored mail, not a note on one)
             year = datetime.fromisoformat(row["received_at"]).astimezone(context.timezone).year
@@ -235,8 +239,7 @@ def process(store: Store, pk: int, context: Context, actor: str = "daemon") -> s
             analysis = context.read(store.blobs, row["raw_sha256"])
         except (AnalysisTimeout, WorkerCrashed, MemoryError) as err:  # this message's doing: retried, then set aside
             return _not_read(store, pk, token, row, f"{type(err).__name__}: {err}", context.rules, actor)
-        row, analysis, decision = judge_stored(store, pk, context, analysis)
-        result = record(store, pk, token, row, analysis, decision, context, actor)
+        result = record(store, pk, token, analysis, context, actor)
     except INFRASTRUCTURE:
         _release_quietly(store, pk, token)
         raise

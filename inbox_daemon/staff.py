@@ -133,25 +133,38 @@ def override(store: Store, receipt: str, decision: str, note: str, actor: str = 
         raise StaffActionError(f"未知的决定 {decision}")
     if not note.strip():
         raise StaffActionError("人工决定必须写明内部备注（--note），备注不会发给投稿人")
-    entry = _entry(store, receipt)
     outcome = DECISIONS[decision]
-    token = _claimed(store, entry["id"])
-    try:
-        with store.write():
-            store.register.check_claim(entry["id"], token)
-            store.db["overrides"].upsert({"receipt": receipt, "outcome": outcome, "note": note.strip(),
-                                          "message": message.strip() or None, "actor": actor, "at": now_iso()},
-                                         pk="receipt")
-            store.db["messages"].update(entry["id"], {"outcome": outcome})
-            store.register.log_event(entry["id"], actor, "override", {
-                "before": entry["outcome"], "after": outcome, "note": note.strip(),
-                **({"message": message.strip()} if message.strip() else {})})
-            if context is not None and entry["outcome"] != outcome:
-                queue_reply(store, entry["id"], context, note=message.strip())  # tell the sender what changed
-    finally:
-        store.register.release(entry["id"], token)
+    for _ in range(3):  # the entry's current message may change under us (a correction being judged)
+        entry = _entry(store, receipt)
+        token = _claimed(store, entry["id"])
+        try:
+            with store.write():
+                store.register.check_claim(entry["id"], token)
+                current = _entry(store, receipt)  # read again under the lock: decide on what is there now
+                if current["id"] == entry["id"]:
+                    entry = current
+                    _apply_override(store, entry, receipt, outcome, note, message, actor, context)
+                    break
+        finally:
+            store.register.release(entry["id"], token)
+    else:
+        raise StaffActionError(f"作品 {receipt} 正在更新，请稍后再试")
     rules = _rule_ids(entry["rules"])
     return Change(entry["id"], receipt, entry["outcome"], outcome, rules, rules)
+
+
+def _apply_override(store: Store, entry: dict, receipt: str, outcome: str, note: str, message: str, actor: str,
+                    context: Context | None) -> None:
+    """Inside the caller's transaction, on the entry's current message (claimed)."""
+    store.db["overrides"].upsert({"receipt": receipt, "outcome": outcome, "note": note.strip(),
+                                  "message": message.strip() or None, "actor": actor, "at": now_iso()},
+                                 pk="receipt")
+    store.db["messages"].update(entry["id"], {"outcome": outcome})
+    store.register.log_event(entry["id"], actor, "override", {
+        "before": entry["outcome"], "after": outcome, "note": note.strip(),
+        **({"message": message.strip()} if message.strip() else {})})
+    if context is not None and entry["outcome"] != outcome:
+        queue_reply(store, entry["id"], context, note=message.strip())  # tell the sender what changed
 
 
 def _logged_then_rejudged(store: Store, context: Context, receipt: str, actor: str, action: str, detail: dict,
