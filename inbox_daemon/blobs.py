@@ -67,13 +67,12 @@ class BlobStore:
             target = self.path(kind, sha256)
             with _store_errors(target):
                 os.chmod(tmp, 0o640)
+                fresh = not target.parent.is_dir()
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(tmp, target)  # the same name always holds the same bytes
-                dir_fd = os.open(target.parent, os.O_RDONLY)
-                try:
-                    os.fsync(dir_fd)
-                finally:
-                    os.close(dir_fd)
+                fsync_dir(target.parent)
+                if fresh:  # a new "ab/" directory: its own name must reach the disk too
+                    fsync_dir(target.parent.parent)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
@@ -115,6 +114,15 @@ class BlobStore:
                     entry.unlink()
             except OSError:
                 continue
+
+
+def fsync_dir(path: Path) -> None:
+    """Make the names in a directory durable (a file renamed or created there survives a power loss)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 @contextmanager

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator
 
+from .blobs import fsync_dir
 from .config import Config, MailboxConfig
 from .errors import BusyError, FetchError, InboxError, LockError, StoreError
 from .pipeline import Context, process
@@ -206,6 +207,7 @@ def make_durable(store: Store) -> None:
         raise StoreError(f"无法同步数据库日志 / cannot sync the database WAL: {err}") from err
     try:
         os.fsync(fd)
+        fsync_dir(Path(main).parent)  # a WAL created during this pass: its name too
     except OSError as err:
         raise StoreError(f"无法同步数据库日志 / cannot sync the database WAL: {err}") from err
     finally:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from .blobs import fsync_dir
 from .config import SmtpConfig
 from .errors import BusyError, SendError
 from .db import now_iso
@@ -66,6 +67,7 @@ class FileTransport:
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o640)
         os.replace(tmp, target)
+        fsync_dir(self.directory)  # the reply is on disk under its name before it is marked sent
 
 
 class SmtpTransport:
