@@ -340,3 +340,21 @@ def test_user_commands_ask_for_the_password_and_never_take_it_as_an_option(site)
     assert changed.exit_code == 0
     assert accounts.authenticate(store.db, "reviewer", "fresh password 22", "127.0.0.1")
     assert json.dumps([u.name for u in accounts.users(store.db)])
+
+
+@pytest.mark.parametrize("target", ["/%09/evil.example", "/%0a/evil.example", "/%0d/evil.example", "/%5C/evil.example",
+                                    "/%5Cevil.example", "//evil.example", "https://evil.example/", "evil.example",
+                                    "/%09%5Cevil.example", "javascript:alert(1)"])
+def test_login_goes_back_only_to_a_local_path(site, target):
+    app, _store, _config = site
+    response = app.test_client().post(f"/login?next={target}", data={"name": "viewer", "password": PASSWORD})
+    assert response.status_code == 302
+    location = response.headers["Location"]
+    assert location == "/", location
+
+
+def test_login_still_goes_back_to_the_page_asked_for(site):
+    app, _store, _config = site
+    response = app.test_client().post("/login?next=/entries%3Fq%3D%E6%99%A8", data={"name": "viewer",
+                                                                                "password": PASSWORD})
+    assert response.status_code == 302 and response.headers["Location"] == "/entries?q=%E6%99%A8"
