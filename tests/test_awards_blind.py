@@ -44,3 +44,27 @@ def test_organization_table_counts_units_reports_and_punctuality():
         2, 1, {"micro_video", "photo"}, 1, "按时")
     assert rows["双峰县总工会"].report_status == "逾期" and rows["娄星区总工会"].report_status == "未报送"
     assert rows["娄底市图书馆"].listed is False and rows["娄底市图书馆"].accepted == 1
+
+
+def _photo_with_a_comment(tmp_path: Path, fmt: str) -> Path:
+    from PIL import Image
+    source = tmp_path / f"src.{fmt.lower()}"
+    Image.new("RGB", (64, 48), "red").save(source, fmt, comment="张三 娄底市一中".encode())
+    assert Image.open(source).info.get("comment")  # the test photo does carry the name
+    return source
+
+
+def test_juror_copies_and_thumbnails_drop_the_jpeg_and_gif_comment(tmp_path):
+    import io
+    from PIL import Image
+    from inbox_daemon.awards.panel import _clean_image
+    from inbox_daemon.web.pages import _thumbnail
+    secret = "张三 娄底市一中".encode()
+    for fmt in ("JPEG", "GIF"):
+        source = _photo_with_a_comment(tmp_path, fmt)
+        for suffix in (".jpg", ".png"):
+            target = tmp_path / f"juror-{fmt}{suffix}"
+            assert _clean_image(source, target)
+            assert not Image.open(target).info.get("comment") and secret not in target.read_bytes()
+        thumb = _thumbnail(str(source))
+        assert thumb and not Image.open(io.BytesIO(thumb)).info.get("comment") and secret not in thumb
