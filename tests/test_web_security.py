@@ -358,3 +358,30 @@ def test_login_still_goes_back_to_the_page_asked_for(site):
     response = app.test_client().post("/login?next=/entries%3Fq%3D%E6%99%A8", data={"name": "viewer",
                                                                                 "password": PASSWORD})
     assert response.status_code == 302 and response.headers["Location"] == "/entries?q=%E6%99%A8"
+
+
+def test_big_bodies_are_refused_before_reading_unless_a_signed_in_user_may_upload(site):
+    import io
+    app, store, _config = site
+    receipt = next(e["receipt"] for e in store.register.entries() if e["contest"] == "photo")
+    big = b"x" * (2 << 20)
+    viewer = client_as(app, "viewer")  # signed in, but not allowed to upload
+    app.config["WTF_CSRF_ENABLED"] = True  # the CSRF check reads the form: the limit must come before it
+    try:
+        anonymous = app.test_client()
+        assert anonymous.post("/login", data={"name": "admin", "password": big.decode()}).status_code == 413
+        assert anonymous.post(f"/entries/{receipt}/upload", data={"work": (io.BytesIO(big), "a.jpg")},
+                              content_type="multipart/form-data").status_code == 413
+        small = anonymous.post("/login", data={"name": "admin", "password": "x"})
+        assert small.status_code == 400  # read, then refused for want of a token
+        refused = viewer.post(f"/entries/{receipt}/upload", data={"work": (io.BytesIO(big), "a.jpg")},
+                              content_type="multipart/form-data")
+        assert refused.status_code == 413 and "文件太大" in refused.data.decode()
+    finally:
+        app.config["WTF_CSRF_ENABLED"] = False
+    reviewer = client_as(app, "reviewer")
+    photo = media.make_jpeg(size=2_100_000, seed=9)
+    done = reviewer.post(f"/entries/{receipt}/upload", data={"work": (io.BytesIO(photo), "新作.jpg")},
+                         content_type="multipart/form-data")
+    assert done.status_code == 302
+    assert [r["filename"] for r in store.db.query("SELECT filename FROM uploads WHERE receipt=?", [receipt])] == ["新作.jpg"]
