@@ -162,16 +162,23 @@ def _since(minutes: int) -> str:
 
 
 def locked(db: sqlite_utils.Database, name: str, address: str) -> bool:
-    """Five failures within the window, counted since the last success, for this name or this address."""
+    """Five failures within the window, for this name or from this address.
+
+    For the name, failures count since its last success. For the address, a failure stops counting only
+    when the same name later logged in from the same address: a success of some other account (the
+    attacker's own) does not clear the failures on other names from that address."""
     since = _since(LOCK_MINUTES)
-    for column, value in (("name", name), ("address", address)):
-        failures = db.execute(
-            f"SELECT COUNT(*) FROM login_attempts WHERE {column}=? AND at>=? AND ok=0 AND at >= "
-            f"COALESCE((SELECT MAX(at) FROM login_attempts WHERE {column}=? AND ok=1), '')",
-            [value, since, value]).fetchone()[0]
-        if failures >= MAX_FAILURES:
-            return True
-    return False
+    by_name = db.execute(
+        "SELECT COUNT(*) FROM login_attempts WHERE name=? AND at>=? AND ok=0 AND at >= "
+        "COALESCE((SELECT MAX(at) FROM login_attempts WHERE name=? AND ok=1), '')",
+        [name, since, name]).fetchone()[0]
+    if by_name >= MAX_FAILURES:
+        return True
+    by_address = db.execute(
+        "SELECT COUNT(*) FROM login_attempts f WHERE f.address=? AND f.at>=? AND f.ok=0 AND NOT EXISTS "
+        "(SELECT 1 FROM login_attempts s WHERE s.address=f.address AND s.name=f.name AND s.ok=1 AND s.id>f.id)",
+        [address, since]).fetchone()[0]
+    return by_address >= MAX_FAILURES
 
 
 def authenticate(db: sqlite_utils.Database, name: str, password: str, address: str) -> User:

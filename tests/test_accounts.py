@@ -77,6 +77,33 @@ def test_failures_older_than_the_window_or_before_a_success_do_not_count(db):
     assert not accounts.locked(db, "sun", "10.0.0.5")
 
 
+def test_an_own_login_between_guesses_does_not_clear_the_address_s_failures(db, monkeypatch):
+    from datetime import datetime, timedelta, timezone
+    start = datetime.now(timezone.utc) - timedelta(minutes=5)
+    ticks = iter(range(10_000))  # one second a call: a success is seen strictly after the failures before it
+    monkeypatch.setattr(accounts, "now_iso", lambda: (start + timedelta(seconds=next(ticks))).isoformat(
+        timespec="seconds"))
+    accounts.add_user(db, "attacker", "juror", "attacker password 1")
+    for name in ("ma", "li", "hu"):
+        accounts.add_user(db, name, "viewer", f"right password {name}")
+    refused = 0
+    for name in ("ma", "li", "hu"):
+        for attempt in range(4):
+            try:
+                accounts.authenticate(db, name, f"guess {attempt}", "203.0.113.9")
+            except LoginRefused:
+                refused += 1
+        try:  # the attacker's own account, from the same address, between the rounds of guesses
+            accounts.authenticate(db, "attacker", "attacker password 1", "203.0.113.9")
+        except LoginRefused:
+            pass
+    assert refused == 12
+    assert accounts.locked(db, "zhou", "203.0.113.9")
+    with pytest.raises(LoginRefused, match="15 分钟后再试"):
+        accounts.authenticate(db, "ma", "right password ma", "203.0.113.9")
+    assert accounts.authenticate(db, "ma", "right password ma", "198.51.100.2").name == "ma"  # names not locked
+
+
 def test_a_disabled_account_cannot_log_in_and_its_sessions_end(db):
     user = accounts.add_user(db, "qian", "reviewer", "right password 4")
     assert accounts.load_session_user(db, user.session_id).name == "qian"
