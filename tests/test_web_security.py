@@ -385,3 +385,13 @@ def test_big_bodies_are_refused_before_reading_unless_a_signed_in_user_may_uploa
                          content_type="multipart/form-data")
     assert done.status_code == 302
     assert [r["filename"] for r in store.db.query("SELECT filename FROM uploads WHERE receipt=?", [receipt])] == ["新作.jpg"]
+
+
+def test_the_login_name_is_at_most_forty_characters(site):
+    app, store, _config = site
+    client = app.test_client()
+    assert 'maxlength="40"' in client.get("/login").data.decode()
+    typed = "我的密码写进了用户名框" * 5  # 55 characters
+    page = client.post("/login", data={"name": typed, "password": "whatever"})
+    assert page.status_code == 200 and "用户名最多 40 个字符" in page.data.decode()
+    assert not list(store.db.query("SELECT * FROM login_attempts WHERE name LIKE '我的密码%'"))

@@ -107,7 +107,8 @@ def init(app) -> None:
 
 
 class LoginForm(FlaskForm):
-    name = StringField("用户名", validators=[DataRequired("请输入用户名")])
+    name = StringField("用户名", validators=[DataRequired("请输入用户名"),
+                                             Length(max=accounts.MAX_NAME, message=f"用户名最多 {accounts.MAX_NAME} 个字符")])
     password = PasswordField("密码", validators=[DataRequired("请输入密码")])
 
 
