@@ -395,3 +395,19 @@ def test_the_login_name_is_at_most_forty_characters(site):
     page = client.post("/login", data={"name": typed, "password": "whatever"})
     assert page.status_code == 200 and "用户名最多 40 个字符" in page.data.decode()
     assert not list(store.db.query("SELECT * FROM login_attempts WHERE name LIKE '我的密码%'"))
+
+
+def test_the_list_s_links_keep_only_the_filter_s_own_keys(site):
+    app, _store, _config = site
+    client = client_as(app, "viewer")
+    for query in ("endpoint=x&_external=1", "_external=1&_scheme=javascript&q=%0Aalert(1)//", "_anchor=x&q=晨",
+                  "format=csv&contest=photo"):
+        for headers in ({}, {"HX-Request": "true"}):
+            page = client.get(f"/entries?{query}", headers=headers)
+            assert page.status_code == 200, (query, page.status_code)
+            links = re.findall(r'(?:href|hx-get)="([^"]*)"', page.data.decode())
+            entry_links = [link for link in links if "/entries" in link]
+            assert entry_links and all(link.startswith("/") and "://" not in link and "#" not in link
+                                       and "_external" not in link for link in entry_links), (query, entry_links)
+            if "q=" in query:  # the filter itself is kept
+                assert any("q=" in link and "sort=" in link for link in entry_links)
