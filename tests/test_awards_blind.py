@@ -68,3 +68,14 @@ def test_juror_copies_and_thumbnails_drop_the_jpeg_and_gif_comment(tmp_path):
             assert not Image.open(target).info.get("comment") and secret not in target.read_bytes()
         thumb = _thumbnail(str(source))
         assert thumb and not Image.open(io.BytesIO(thumb)).info.get("comment") and secret not in thumb
+
+
+def test_the_reporter_and_the_contact_are_masked_too():
+    # reading_team's 填报人 (reporter) and activity_report's 联系人 (contact) name a person as well
+    for key, value, person in (("reporter", "欧阳晓雯 工会干事", "欧阳晓雯"), ("contact", "贺志刚", "贺志刚")):
+        entry = {"receipt": "DS-2022-0003", "sender": "x@qq.com", "sender_name": "",
+                 "fields": json.dumps({"title": "书香班组", key: value, "bio": f"本材料由{person}整理并报送。"},
+                                      ensure_ascii=False)}
+        view = blind_entry(3, entry, [])
+        assert person not in json.dumps(view.fields, ensure_ascii=False), (key, view.fields)
+        assert view.fields == {"title": "书香班组", "bio": f"本材料由{MASK}整理并报送。"}
