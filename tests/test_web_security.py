@@ -363,6 +363,8 @@ def test_login_still_goes_back_to_the_page_asked_for(site):
 def test_big_bodies_are_refused_before_reading_unless_a_signed_in_user_may_upload(site):
     import io
     app, store, _config = site
+    from inbox_daemon.web import UPLOADS
+    assert UPLOADS <= set(app.view_functions)  # a renamed upload view would silently get the small limit
     receipt = next(e["receipt"] for e in store.register.entries() if e["contest"] == "photo")
     big = b"x" * (2 << 20)
     viewer = client_as(app, "viewer")  # signed in, but not allowed to upload
