@@ -26,6 +26,7 @@ ROLE_NAMES = {"admin": "管理员", "organizer": "组织方", "reviewer": "审�
 MAX_FAILURES = 5
 LOCK_MINUTES = 15
 MIN_PASSWORD = 10
+MAX_NAME = 40
 NAME = re.compile(r"^[A-Za-z0-9_.@\-\u4e00-\u9fff]{2,40}$")
 
 HASHER = PasswordHasher()
@@ -162,23 +163,33 @@ def _since(minutes: int) -> str:
 
 
 def locked(db: sqlite_utils.Database, name: str, address: str) -> bool:
-    """Five failures within the window, counted since the last success, for this name or this address."""
+    """Five failures within the window, for this name or from this address.
+
+    For the name, failures count since its last success. For the address, a failure stops counting only
+    when the same name later logged in from the same address: a success of some other account (the
+    attacker's own) does not clear the failures on other names from that address."""
     since = _since(LOCK_MINUTES)
-    for column, value in (("name", name), ("address", address)):
-        failures = db.execute(
-            f"SELECT COUNT(*) FROM login_attempts WHERE {column}=? AND at>=? AND ok=0 AND at >= "
-            f"COALESCE((SELECT MAX(at) FROM login_attempts WHERE {column}=? AND ok=1), '')",
-            [value, since, value]).fetchone()[0]
-        if failures >= MAX_FAILURES:
-            return True
-    return False
+    by_name = db.execute(
+        "SELECT COUNT(*) FROM login_attempts WHERE name=? AND at>=? AND ok=0 AND at >= "
+        "COALESCE((SELECT MAX(at) FROM login_attempts WHERE name=? AND ok=1), '')",
+        [name, since, name]).fetchone()[0]
+    if by_name >= MAX_FAILURES:
+        return True
+    by_address = db.execute(
+        "SELECT COUNT(*) FROM login_attempts f WHERE f.address=? AND f.at>=? AND f.ok=0 AND NOT EXISTS "
+        "(SELECT 1 FROM login_attempts s WHERE s.address=f.address AND s.name=f.name AND s.ok=1 AND s.id>f.id)",
+        [address, since]).fetchone()[0]
+    return by_address >= MAX_FAILURES
 
 
 def authenticate(db: sqlite_utils.Database, name: str, password: str, address: str) -> User:
     """The user, when the name, password and account allow it; every attempt is recorded."""
     name = name.strip()
-    if locked(db, name, address):
-        audit(db, name, "login_locked", name, address=address)
+    # What is recorded of the typed name (attempts, audit): no account name is longer, and a password typed
+    # into the name box by mistake is not kept whole. The lookup still uses all of it.
+    kept = name[:MAX_NAME]
+    if locked(db, kept, address):
+        audit(db, kept, "login_locked", kept, address=address)
         raise LoginRefused(f"登录失败次数过多，请 {LOCK_MINUTES} 分钟后再试")
     row = next(iter(db.query("SELECT * FROM users WHERE name=?", [name])), None)
     try:
@@ -187,8 +198,8 @@ def authenticate(db: sqlite_utils.Database, name: str, password: str, address: s
     except (VerificationError, InvalidHashError):
         ok = False
     with write(db):
-        db["login_attempts"].insert({"name": name, "address": address, "at": now_iso(), "ok": int(ok)})
-        audit(db, name, "login" if ok else "login_failed", name, address=address)
+        db["login_attempts"].insert({"name": kept, "address": address, "at": now_iso(), "ok": int(ok)})
+        audit(db, kept, "login" if ok else "login_failed", kept, address=address)
         if ok:
             db["users"].update(row["id"], {"last_login_at": now_iso()})
             if HASHER.check_needs_rehash(row["password_hash"]):

@@ -77,6 +77,50 @@ def test_failures_older_than_the_window_or_before_a_success_do_not_count(db):
     assert not accounts.locked(db, "sun", "10.0.0.5")
 
 
+def test_an_own_login_between_guesses_does_not_clear_the_address_s_failures(db, monkeypatch):
+    from datetime import datetime, timedelta, timezone
+    start = datetime.now(timezone.utc) - timedelta(minutes=5)
+    ticks = iter(range(10_000))  # one second a call: a success is seen strictly after the failures before it
+    monkeypatch.setattr(accounts, "now_iso", lambda: (start + timedelta(seconds=next(ticks))).isoformat(
+        timespec="seconds"))
+    accounts.add_user(db, "attacker", "juror", "attacker password 1")
+    for name in ("ma", "li", "hu"):
+        accounts.add_user(db, name, "viewer", f"right password {name}")
+    refused = 0
+    for name in ("ma", "li", "hu"):
+        for attempt in range(4):
+            try:
+                accounts.authenticate(db, name, f"guess {attempt}", "203.0.113.9")
+            except LoginRefused:
+                refused += 1
+        try:  # the attacker's own account, from the same address, between the rounds of guesses
+            accounts.authenticate(db, "attacker", "attacker password 1", "203.0.113.9")
+        except LoginRefused:
+            pass
+    assert refused == 12
+    assert accounts.locked(db, "zhou", "203.0.113.9")
+    with pytest.raises(LoginRefused, match="15 分钟后再试"):
+        accounts.authenticate(db, "ma", "right password ma", "203.0.113.9")
+    assert accounts.authenticate(db, "ma", "right password ma", "198.51.100.2").name == "ma"  # names not locked
+
+
+def test_an_unknown_name_is_recorded_cut_to_forty_characters(db):
+    typed = "my secret password typed in the name box " * 2  # 82 characters
+    with pytest.raises(LoginRefused, match="不正确"):
+        accounts.authenticate(db, typed, "whatever", "10.0.0.8")
+    [attempt] = db.query("SELECT name FROM login_attempts")
+    [audit] = db.query("SELECT actor, target FROM audit WHERE action='login_failed'")
+    assert attempt["name"] == audit["actor"] == audit["target"] == typed[:40]
+    dump = "\n".join(db.iterdump())
+    assert typed.strip() not in dump and typed[:41] not in dump
+
+
+def test_a_longer_typed_name_is_not_an_account_cut_to_forty(db):
+    accounts.add_user(db, "x" * 40, "viewer", "right password 4")
+    with pytest.raises(LoginRefused, match="不正确"):
+        accounts.authenticate(db, "x" * 40 + "yz", "right password 4", "10.0.0.9")
+
+
 def test_a_disabled_account_cannot_log_in_and_its_sessions_end(db):
     user = accounts.add_user(db, "qian", "reviewer", "right password 4")
     assert accounts.load_session_user(db, user.session_id).name == "qian"

@@ -44,3 +44,38 @@ def test_organization_table_counts_units_reports_and_punctuality():
         2, 1, {"micro_video", "photo"}, 1, "按时")
     assert rows["双峰县总工会"].report_status == "逾期" and rows["娄星区总工会"].report_status == "未报送"
     assert rows["娄底市图书馆"].listed is False and rows["娄底市图书馆"].accepted == 1
+
+
+def _photo_with_a_comment(tmp_path: Path, fmt: str) -> Path:
+    from PIL import Image
+    source = tmp_path / f"src.{fmt.lower()}"
+    Image.new("RGB", (64, 48), "red").save(source, fmt, comment="张三 娄底市一中".encode())
+    assert Image.open(source).info.get("comment")  # the test photo does carry the name
+    return source
+
+
+def test_juror_copies_and_thumbnails_drop_the_jpeg_and_gif_comment(tmp_path):
+    import io
+    from PIL import Image
+    from inbox_daemon.awards.panel import _clean_image
+    from inbox_daemon.web.pages import _thumbnail
+    secret = "张三 娄底市一中".encode()
+    for fmt in ("JPEG", "GIF"):
+        source = _photo_with_a_comment(tmp_path, fmt)
+        for suffix in (".jpg", ".png"):
+            target = tmp_path / f"juror-{fmt}{suffix}"
+            assert _clean_image(source, target)
+            assert not Image.open(target).info.get("comment") and secret not in target.read_bytes()
+        thumb = _thumbnail(str(source))
+        assert thumb and not Image.open(io.BytesIO(thumb)).info.get("comment") and secret not in thumb
+
+
+def test_the_reporter_and_the_contact_are_masked_too():
+    # reading_team's 填报人 (reporter) and activity_report's 联系人 (contact) name a person as well
+    for key, value, person in (("reporter", "欧阳晓雯 工会干事", "欧阳晓雯"), ("contact", "贺志刚", "贺志刚")):
+        entry = {"receipt": "DS-2022-0003", "sender": "x@qq.com", "sender_name": "",
+                 "fields": json.dumps({"title": "书香班组", key: value, "bio": f"本材料由{person}整理并报送。"},
+                                      ensure_ascii=False)}
+        view = blind_entry(3, entry, [])
+        assert person not in json.dumps(view.fields, ensure_ascii=False), (key, view.fields)
+        assert view.fields == {"title": "书香班组", "bio": f"本材料由{MASK}整理并报送。"}

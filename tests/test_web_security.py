@@ -340,3 +340,76 @@ def test_user_commands_ask_for_the_password_and_never_take_it_as_an_option(site)
     assert changed.exit_code == 0
     assert accounts.authenticate(store.db, "reviewer", "fresh password 22", "127.0.0.1")
     assert json.dumps([u.name for u in accounts.users(store.db)])
+
+
+@pytest.mark.parametrize("target", ["/%09/evil.example", "/%0a/evil.example", "/%0d/evil.example", "/%5C/evil.example",
+                                    "/%5Cevil.example", "//evil.example", "https://evil.example/", "evil.example",
+                                    "/%09%5Cevil.example", "javascript:alert(1)"])
+def test_login_goes_back_only_to_a_local_path(site, target):
+    app, _store, _config = site
+    response = app.test_client().post(f"/login?next={target}", data={"name": "viewer", "password": PASSWORD})
+    assert response.status_code == 302
+    location = response.headers["Location"]
+    assert location == "/", location
+
+
+def test_login_still_goes_back_to_the_page_asked_for(site):
+    app, _store, _config = site
+    response = app.test_client().post("/login?next=/entries%3Fq%3D%E6%99%A8", data={"name": "viewer",
+                                                                                "password": PASSWORD})
+    assert response.status_code == 302 and response.headers["Location"] == "/entries?q=%E6%99%A8"
+
+
+def test_big_bodies_are_refused_before_reading_unless_a_signed_in_user_may_upload(site):
+    import io
+    app, store, _config = site
+    from inbox_daemon.web import UPLOADS
+    assert UPLOADS <= set(app.view_functions)  # a renamed upload view would silently get the small limit
+    receipt = next(e["receipt"] for e in store.register.entries() if e["contest"] == "photo")
+    big = b"x" * (2 << 20)
+    viewer = client_as(app, "viewer")  # signed in, but not allowed to upload
+    app.config["WTF_CSRF_ENABLED"] = True  # the CSRF check reads the form: the limit must come before it
+    try:
+        anonymous = app.test_client()
+        assert anonymous.post("/login", data={"name": "admin", "password": big.decode()}).status_code == 413
+        assert anonymous.post(f"/entries/{receipt}/upload", data={"work": (io.BytesIO(big), "a.jpg")},
+                              content_type="multipart/form-data").status_code == 413
+        small = anonymous.post("/login", data={"name": "admin", "password": "x"})
+        assert small.status_code == 400  # read, then refused for want of a token
+        refused = viewer.post(f"/entries/{receipt}/upload", data={"work": (io.BytesIO(big), "a.jpg")},
+                              content_type="multipart/form-data")
+        assert refused.status_code == 413 and "文件太大" in refused.data.decode()
+    finally:
+        app.config["WTF_CSRF_ENABLED"] = False
+    reviewer = client_as(app, "reviewer")
+    photo = media.make_jpeg(size=2_100_000, seed=9)
+    done = reviewer.post(f"/entries/{receipt}/upload", data={"work": (io.BytesIO(photo), "新作.jpg")},
+                         content_type="multipart/form-data")
+    assert done.status_code == 302
+    assert [r["filename"] for r in store.db.query("SELECT filename FROM uploads WHERE receipt=?", [receipt])] == ["新作.jpg"]
+
+
+def test_the_login_name_is_at_most_forty_characters(site):
+    app, store, _config = site
+    client = app.test_client()
+    assert 'maxlength="40"' in client.get("/login").data.decode()
+    typed = "我的密码写进了用户名框" * 5  # 55 characters
+    page = client.post("/login", data={"name": typed, "password": "whatever"})
+    assert page.status_code == 200 and "用户名最多 40 个字符" in page.data.decode()
+    assert not list(store.db.query("SELECT * FROM login_attempts WHERE name LIKE '我的密码%'"))
+
+
+def test_the_list_s_links_keep_only_the_filter_s_own_keys(site):
+    app, _store, _config = site
+    client = client_as(app, "viewer")
+    for query in ("endpoint=x&_external=1", "_external=1&_scheme=javascript&q=%0Aalert(1)//", "_anchor=x&q=晨",
+                  "format=csv&contest=photo"):
+        for headers in ({}, {"HX-Request": "true"}):
+            page = client.get(f"/entries?{query}", headers=headers)
+            assert page.status_code == 200, (query, page.status_code)
+            links = re.findall(r'(?:href|hx-get)="([^"]*)"', page.data.decode())
+            entry_links = [link for link in links if "/entries" in link]
+            assert entry_links and all(link.startswith("/") and "://" not in link and "#" not in link
+                                       and "_external" not in link for link in entry_links), (query, entry_links)
+            if "q=" in query:  # the filter itself is kept
+                assert any("q=" in link and "sort=" in link for link in entry_links)

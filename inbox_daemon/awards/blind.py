@@ -15,7 +15,7 @@ MASK = "＊＊"
 PHONE = re.compile(r"(?<!\d)(?:\+?86[\s-]?)?1[3-9]\d(?:[\s-]?\d){8}(?!\d)|(?<!\d)0\d{2,3}[\s-]?\d{7,8}(?!\d)")
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 RECEIPT = re.compile(r"\b[A-Z]{2,4}-\d{4}-\d{3,}\b")
-IDENTITY_FIELDS = ("author", "team", "unit", "leader", "manager", "phone", "app_account")
+IDENTITY_FIELDS = ("author", "team", "unit", "leader", "manager", "reporter", "contact", "phone", "app_account")
 SHOWN_FIELDS = ("title", "bio", "description", "track", "shot_time", "shot_place", "members", "founded")
 MIN_PART = 2  # unit parts shorter than this are ordinary words, not identifying
 

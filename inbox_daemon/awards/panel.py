@@ -28,6 +28,9 @@ from .scoring import Progress, Score
 log = logging.getLogger(__name__)
 MEDIA = ("image", "video")
 SUFFIX = {"image/png": ".png", "video/quicktime": ".mov", "video/webm": ".webm"}
+# Where juror copies are kept. Renamed whenever a copy made before would still hold something it must not
+# (copies under "jury/" kept the JPEG/GIF comment), so those are made again; the old folder can be deleted.
+COPIES = "jury-2"
 
 
 @dataclass(frozen=True)
@@ -116,7 +119,7 @@ def fetchable(store: Store, juror: str, sha256: str) -> BlindFile | None:
 def clean_copy(store: Store, item: BlindFile) -> Path | None:
     """The file without metadata, made on first use; None when it cannot be made (never the original)."""
     suffix = SUFFIX.get(item.mime, ".jpg" if item.kind == "image" else ".mp4")
-    target = store.blobs.root / "jury" / item.sha256[:2] / f"{item.sha256}{suffix}"
+    target = store.blobs.root / COPIES / item.sha256[:2] / f"{item.sha256}{suffix}"
     if target.is_file():
         return target
     source = store.blobs.path("att", item.sha256)
@@ -141,10 +144,15 @@ def _clean_image(source: Path, target: Path) -> bool:
         with Image.open(source) as image:
             profile = image.info.get("icc_profile")
             upright = ImageOps.exif_transpose(image)
+            if target.suffix != ".png":
+                upright = upright.convert("RGB")
+            # Pillow writes what `info` holds (a JPEG or GIF comment, EXIF, XMP) unless told otherwise:
+            # save from an empty `info`, with only the colour profile passed explicitly.
+            upright.info = {}
             if target.suffix == ".png":
                 upright.save(target, "PNG", icc_profile=profile)
             else:
-                upright.convert("RGB").save(target, "JPEG", quality=95, subsampling=0, icc_profile=profile)
+                upright.save(target, "JPEG", quality=95, subsampling=0, icc_profile=profile)
         return True
     except (OSError, ValueError, Image.DecompressionBombError) as err:
         log.error("juror copy of image %s failed: %s", source.name, err)

@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self'; "
        "object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 MAX_UPLOAD = 2 << 30  # a contest video fetched from a cloud link; larger requests are refused before reading
+MAX_FORM = 1 << 20  # any other request body, and every body from someone not allowed to upload
+UPLOADS = frozenset({"entries.upload", "awards.import_stats", "awards.upload_reading"})
 
 
 class Console:
@@ -78,6 +80,7 @@ def create_app(config: Config) -> Flask:
         # Only a local proxy (nginx) can reach a loopback listener, so its X-Forwarded-For is trusted:
         # the login lockout then counts the real address, not the proxy's.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
+    app.before_request(_limit_body)  # before CSRFProtect's check, which reads the form
     CSRFProtect(app)
 
     from . import admin, auth, awards, entries, jury, pages
@@ -121,6 +124,20 @@ def _filters(app: Flask) -> None:
     app.jinja_env.filters.update(local=lambda value: local_text(value) if value else "", filesize=filesize,
                                  duration=duration)
     app.jinja_env.globals["severity_names"] = SEVERITY_NAMES
+
+
+def _limit_body():
+    """Only a signed-in user allowed to call an upload view may send more than MAX_FORM; anyone else's
+    larger body is refused (413) before it is read, so no one can make the server parse big forms
+    before the login and role checks."""
+    from flask import current_app, request
+    from flask_login import current_user
+    if request.endpoint in UPLOADS and current_user.is_authenticated:
+        allowed = getattr(current_app.view_functions.get(request.endpoint), "allowed_roles", ())
+        if current_user.role in allowed:
+            return None
+    request.max_content_length = MAX_FORM
+    return None
 
 
 def _error_page(code: int, title: str, text: str):

@@ -8,6 +8,7 @@ account or a changed password ends its sessions at once (see `accounts.User.sess
 from __future__ import annotations
 
 from functools import wraps
+from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import LoginManager, UserMixin, current_user, login_required, login_user, logout_user
@@ -106,7 +107,8 @@ def init(app) -> None:
 
 
 class LoginForm(FlaskForm):
-    name = StringField("用户名", validators=[DataRequired("请输入用户名")])
+    name = StringField("用户名", validators=[DataRequired("请输入用户名"),
+                                             Length(max=accounts.MAX_NAME, message=f"用户名最多 {accounts.MAX_NAME} 个字符")])
     password = PasswordField("密码", validators=[DataRequired("请输入密码")])
 
 
@@ -123,7 +125,15 @@ class ActionForm(FlaskForm):
 
 
 def _safe_next(target: str | None) -> str:
-    return target if target and target.startswith("/") and not target.startswith("//") else url_for("pages.index")
+    """A local path to go to after login, or the home page. Browsers and Werkzeug drop tabs and newlines
+    and read a backslash as a slash, so `/<tab>/evil.example` would become `//evil.example`: any control
+    character or backslash is refused before the URL is split."""
+    if not target or "\\" in target or any(ord(ch) < 0x20 or 0x7f <= ord(ch) < 0xa0 for ch in target):
+        return url_for("pages.index")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/") or parts.path.startswith("//"):
+        return url_for("pages.index")
+    return target
 
 
 @bp.route("/login", methods=["GET", "POST"])

@@ -61,6 +61,9 @@ def _date(value: str | None) -> date | None:
         return None
 
 
+FILTER_KEYS = ("contest", "outcome", "rule", "mailbox", "since", "until", "link", "q", "sort", "order")
+
+
 def filter_from_request() -> EntryFilter:
     args = request.args
     try:
@@ -84,7 +87,9 @@ def filter_from_request() -> EntryFilter:
 def entry_list():
     f = filter_from_request()
     page = queries.entry_page(store().db, f)
-    args = {k: v for k, v in request.args.items() if k != "page" and v}
+    # Only the filter's own keys go back into the page's links (url_for would take `endpoint`, `_external`,
+    # `_scheme` or `_anchor` from the query string as its own arguments).
+    args = {k: v for k, v in request.args.items() if k in FILTER_KEYS and v}
     template = "_entry_rows.html" if request.headers.get("HX-Request") else "entries.html"
     return render_template(template, page=page, f=f, args=args, rules=console().rules,
                            mailboxes=console().mailboxes, rule_ids=queries.rule_ids(console().rules),

@@ -155,6 +155,7 @@ def _thumbnail(path: str) -> bytes | None:
             image.draft("RGB", (THUMB_PX * 2, THUMB_PX * 2))  # JPEG: decode at a reduced scale
             image = ImageOps.exif_transpose(image).convert("RGB")
             image.thumbnail((THUMB_PX, THUMB_PX))
+            image.info = {}  # jurors see thumbnails too: no comment, EXIF or XMP carried over on save
             out = io.BytesIO()
             image.save(out, "JPEG", quality=80)
             return out.getvalue()
