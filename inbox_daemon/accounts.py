@@ -56,6 +56,7 @@ class User:
     password_changed_at: str
     last_login_at: str | None = None
     created_at: str | None = None
+    sessions_ended_at: str | None = None
 
     @property
     def role_name(self) -> str:
@@ -72,7 +73,7 @@ def _user(row: dict | None) -> User | None:
     if row is None:
         return None
     return User(row["id"], row["name"], row["role"], bool(row["active"]), row["password_changed_at"],
-                row["last_login_at"], row["created_at"])
+                row["last_login_at"], row["created_at"], row.get("sessions_ended_at"))
 
 
 def check_password(name: str, password: str) -> None:
@@ -110,15 +111,41 @@ def get_user(db: sqlite_utils.Database, name: str) -> User | None:
     return _user(next(iter(db.query("SELECT * FROM users WHERE name=?", [name])), None))
 
 
-def load_session_user(db: sqlite_utils.Database, session_id: str) -> User | None:
-    """The user a session cookie names, if that account is active and its password unchanged since."""
+def session_token(user: User, opened_at: datetime | None = None) -> str:
+    """What a session cookie names: the user, the time of their password (a new password ends every
+    session opened before it) and the moment of the login (a session lasts `session_hours` from it,
+    however busy, and ends at logout)."""
+    opened_at = opened_at or datetime.now(timezone.utc)
+    return f"{user.session_id}|{opened_at.isoformat()}"
+
+
+def load_session_user(db: sqlite_utils.Database, token: str, max_age: timedelta | None = None) -> User | None:
+    """The user a session cookie names, if that account is active, its password unchanged, the session
+    younger than `max_age` and opened after the account's last logout."""
+    session_id, sep, opened = token.rpartition("|")
     pk, _, changed = session_id.partition(":")
-    if not pk.isdigit():
+    if not sep or not pk.isdigit():
+        return None
+    try:
+        opened_at = datetime.fromisoformat(opened)
+    except ValueError:
+        return None
+    now = datetime.now(timezone.utc)
+    if opened_at.tzinfo is None or opened_at > now or (max_age is not None and now - opened_at > max_age):
         return None
     user = _user(next(iter(db.query("SELECT * FROM users WHERE id=?", [int(pk)])), None))
     if user is None or not user.active or user.password_changed_at != changed:
         return None
+    if user.sessions_ended_at and opened_at <= datetime.fromisoformat(user.sessions_ended_at):
+        return None
     return user
+
+
+def end_sessions(db: sqlite_utils.Database, user: User) -> None:
+    """Logout: every session of this account opened until now is refused from now on, including a
+    cookie copied before the logout."""
+    with write(db):
+        db["users"].update(user.id, {"sessions_ended_at": datetime.now(timezone.utc).isoformat()})
 
 
 def users(db: sqlite_utils.Database) -> list[User]:

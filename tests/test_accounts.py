@@ -123,22 +123,23 @@ def test_a_longer_typed_name_is_not_an_account_cut_to_forty(db):
 
 def test_a_disabled_account_cannot_log_in_and_its_sessions_end(db):
     user = accounts.add_user(db, "qian", "reviewer", "right password 4")
-    assert accounts.load_session_user(db, user.session_id).name == "qian"
+    token = accounts.session_token(user)
+    assert accounts.load_session_user(db, token).name == "qian"
     accounts.set_active(db, "qian", False)
-    assert accounts.load_session_user(db, user.session_id) is None
+    assert accounts.load_session_user(db, token) is None
     with pytest.raises(LoginRefused):
         accounts.authenticate(db, "qian", "right password 4", "10.0.0.6")
 
 
 def test_a_new_password_ends_the_sessions_opened_before_it(db):
     user = accounts.add_user(db, "zhou", "reviewer", "right password 5")
-    old_session = user.session_id
+    old_session = accounts.session_token(user)
     import time
     time.sleep(1.1)  # stored times have whole seconds
     accounts.change_own_password(db, user, "right password 5", "newer password 5")
     assert accounts.load_session_user(db, old_session) is None
     fresh = accounts.get_user(db, "zhou")
-    assert accounts.load_session_user(db, fresh.session_id).name == "zhou"
+    assert accounts.load_session_user(db, accounts.session_token(fresh)).name == "zhou"
     with pytest.raises(AccountError, match="当前密码不正确"):
         accounts.change_own_password(db, fresh, "wrong", "another password 6")
     with pytest.raises(LoginRefused):
@@ -152,3 +153,18 @@ def test_roles_are_exactly_the_design_s_five(db):
     assert accounts.get_user(db, "wu").role == "juror" and user.role == "viewer"
     with pytest.raises(AccountError):
         accounts.set_role(db, "wu", "root")
+
+
+def test_a_session_lasts_its_hours_from_the_login_however_busy_and_ends_at_logout(db):
+    from datetime import datetime, timedelta, timezone
+    user = accounts.add_user(db, "sun", "admin", "right password 6")
+    hours = timedelta(hours=12)
+    now = datetime.now(timezone.utc)
+    assert accounts.load_session_user(db, accounts.session_token(user, now - timedelta(hours=11)), hours)
+    assert accounts.load_session_user(db, accounts.session_token(user, now - timedelta(hours=13)), hours) is None
+    assert accounts.load_session_user(db, accounts.session_token(user, now + timedelta(hours=1)), hours) is None
+    assert accounts.load_session_user(db, user.session_id, hours) is None  # a cookie from before login times
+    copied = accounts.session_token(user)  # e.g. a cookie copied off the office PC
+    accounts.end_sessions(db, accounts.get_user(db, "sun"))  # logout
+    assert accounts.load_session_user(db, copied, hours) is None
+    assert accounts.load_session_user(db, accounts.session_token(user), hours).name == "sun"  # a new login

@@ -194,6 +194,35 @@ def test_sessions_expire_on_the_server(site, monkeypatch):
     assert admin.get("/overview").status_code == 302
 
 
+def test_a_busy_session_still_ends_its_hours_after_the_login_and_a_copied_cookie_dies_at_logout(site, monkeypatch):
+    from datetime import datetime, timedelta
+    import inbox_daemon.accounts as accounts_module
+    app, _, _ = site
+    admin = client_as(app, "admin")
+    copy = app.test_client()
+    copy.set_cookie("inbox_console", admin.get_cookie("inbox_console").value)  # a cookie copied off the PC
+    assert copy.get("/overview").status_code == 200
+    real = datetime
+
+    class Later(datetime):  # eleven hours on, then thirteen: the cookie is re-signed on every request
+        shift = timedelta(hours=11)
+
+        @classmethod
+        def now(cls, tz=None):
+            return real.now(tz) + cls.shift
+
+    monkeypatch.setattr(accounts_module, "datetime", Later)
+    assert admin.get("/overview").status_code == 200
+    Later.shift = timedelta(hours=13)
+    assert admin.get("/overview").status_code == 302  # 13 h after the login, used an hour ago
+    monkeypatch.setattr(accounts_module, "datetime", real)
+    again = client_as(app, "admin")
+    copy.set_cookie("inbox_console", again.get_cookie("inbox_console").value)
+    assert copy.get("/overview").status_code == 200
+    assert again.post("/logout").status_code == 302
+    assert copy.get("/overview").status_code == 302  # the copy ended with the logout
+
+
 def test_a_missing_or_short_session_key_stops_the_console(site, monkeypatch):
     from inbox_daemon.errors import ConfigError
     from inbox_daemon.web import create_app

@@ -1,8 +1,10 @@
 """Login, logout, own password, and the role check every request passes through.
 
-Sessions are Flask's signed cookies (key from `[web] secret_env`), permanent for `session_hours` and
-refused by the server after that; Flask-Login reloads the account on every request, so a disabled
-account or a changed password ends its sessions at once (see `accounts.User.session_id`).
+Sessions are Flask's signed cookies (key from `[web] secret_env`). The signed user id names the
+account, its password's time and the moment of the login (`accounts.session_token`), and Flask-Login
+reloads the account on every request: a session ends `session_hours` after the login however busy it
+is, at logout (on every device: `accounts.end_sessions`), and at once when the account is disabled or
+its password changed.
 """
 
 from __future__ import annotations
@@ -38,12 +40,13 @@ def store():
 
 
 class ConsoleUser(UserMixin):
-    def __init__(self, user: accounts.User):
+    def __init__(self, user: accounts.User, token: str | None = None):
         self.user = user
         self.name, self.role = user.name, user.role
+        self.token = token or accounts.session_token(user)  # a new login when none is given
 
     def get_id(self) -> str:
-        return self.user.session_id
+        return self.token
 
     def may(self, *allowed: str) -> bool:
         return self.role in allowed
@@ -94,9 +97,9 @@ def init(app) -> None:
     manager.session_protection = "strong"
 
     @manager.user_loader
-    def load(session_id: str):
-        user = accounts.load_session_user(store().db, session_id)
-        return ConsoleUser(user) if user else None
+    def load(token: str):
+        user = accounts.load_session_user(store().db, token, app.permanent_session_lifetime)
+        return ConsoleUser(user, token) if user else None
 
     app.before_request(check_role)
 
@@ -157,6 +160,7 @@ def login():
 def logout():
     if ActionForm().validate_on_submit():
         accounts.audit(store().db, current_user.name, "logout", current_user.name, address=address())
+        accounts.end_sessions(store().db, current_user.user)
         logout_user()
         session.clear()
     return redirect(url_for("auth.login"))
