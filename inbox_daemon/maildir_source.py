@@ -13,7 +13,7 @@ from typing import Iterator
 
 from .config import MailboxConfig
 from .errors import FetchError
-from .blobs import CHUNK, BlobStore
+from .blobs import CHUNK, BlobStore, fsync_dir
 from .register import RawMessage
 
 
@@ -97,7 +97,14 @@ class MaildirSource:
         for key in uids:
             try:
                 with self.maildir.get_file(key) as handle:  # copied line by line, not read whole
-                    done.add(handle)
+                    copy = done.add(handle)
+                _fsync_new(done, copy)  # the copy is on disk before the original goes
                 self.maildir.discard(key)
             except (KeyError, FileNotFoundError):
                 continue
+
+
+def _fsync_new(folder: mailbox.Maildir, key: str) -> None:
+    """mailbox.Maildir.add fsyncs the message file but not the directory it is renamed into: without
+    that, a power loss may forget the copy's name after the original is gone."""
+    fsync_dir(os.path.join(folder._path, "new"))  # where add() puts a message (no public accessor)
