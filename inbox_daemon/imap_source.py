@@ -201,7 +201,7 @@ class ImapSource:
             return [str(u) for u in sorted(uids) if u > after]
         return self._retry(search, "search")
 
-    def peek(self, uids: list[str]) -> dict[str, tuple[str, int]]:
+    def peek(self, uids: list[str]) -> dict[str, tuple[str, int, str]]:
         return self._retry(lambda: self._peek_now(uids), "peek")
 
     def present(self, uids: list[str]) -> set[str]:
@@ -211,13 +211,16 @@ class ImapSource:
         found = self._retry(lambda: self.client.search(["UID", ",".join(str(u) for u in uids)]), "search")
         return {str(u) for u in found}
 
-    def _peek_now(self, uids: list[str]) -> dict[str, tuple[str, int]]:
+    def _peek_now(self, uids: list[str]) -> dict[str, tuple[str, int, str]]:
         found = {}
-        for uid, data in self.client.fetch([int(u) for u in uids],
-                                           ["BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]", "RFC822.SIZE"]).items():
+        for uid, data in self.client.fetch([int(u) for u in uids], ["BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]",
+                                                                    "RFC822.SIZE", "INTERNALDATE"]).items():
             header = next((v for k, v in data.items() if k.startswith(b"BODY[HEADER")), b"") or b""
             match = re.search(rb"<[^<>\s]+>", header)
-            found[str(uid)] = (match[0].decode("ascii", "replace") if match else "", data.get(b"RFC822.SIZE", 0))
+            received = data.get(b"INTERNALDATE")
+            when = "" if received is None else (received if received.tzinfo else received.replace(
+                tzinfo=timezone.utc)).astimezone(timezone.utc).isoformat(timespec="seconds")
+            found[str(uid)] = (match[0].decode("ascii", "replace") if match else "", data.get(b"RFC822.SIZE", 0), when)
         return found
 
     def fetch(self, uids: list[str], blobs: BlobStore) -> Iterator[RawMessage]:

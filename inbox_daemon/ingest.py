@@ -234,10 +234,11 @@ def _record_all(store: Store, fetched: list[RawMessage], context: Context, resul
 
 
 def _match_resync(store: Store, src: Source, batch: list[str], result: PassResult) -> list[str]:
-    """After a UIDVALIDITY change, link messages we already hold (same Message-ID and size) without a download."""
+    """After a UIDVALIDITY change, link messages we already hold (same Message-ID, size and receive time)
+    without a download."""
     remaining = []  # UIDs expunged meanwhile are absent from the peek and dropped here
-    for uid, (message_id, size) in sorted(src.peek(batch).items(), key=lambda item: int(item[0])):
-        pk = store.register.match_resync(src.mailbox.name, message_id, size)
+    for uid, (message_id, size, received_at) in sorted(src.peek(batch).items(), key=lambda item: int(item[0])):
+        pk = store.register.match_resync(src.mailbox.name, message_id, size, received_at)
         if pk is None:
             remaining.append(uid)
         else:

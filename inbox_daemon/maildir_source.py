@@ -69,7 +69,7 @@ class MaildirSource:
                 times[key] = datetime.fromtimestamp(entry.stat().st_mtime, timezone.utc)
         return times
 
-    def peek(self, uids: list[str]) -> dict[str, tuple[str, int]]:
+    def peek(self, uids: list[str]) -> dict[str, tuple[str, int, str]]:
         return {}
 
     def present(self, uids: list[str]) -> set[str]:

@@ -151,12 +151,14 @@ class Register:
                               "AND l.uidvalidity=? AND l.uid=?", [mailbox, folder, uidvalidity, str(uid)]).fetchone()
         return (row[0], row[1], row[2] or "") if row else None
 
-    def match_resync(self, mailbox: str, message_id: str, size: int) -> int | None:
-        """An already stored message with this Message-ID and size, for a UIDVALIDITY re-sync."""
-        if not message_id:
+    def match_resync(self, mailbox: str, message_id: str, size: int, received_at: str) -> int | None:
+        """An already stored message with this Message-ID, size and receive time, for a UIDVALIDITY
+        re-sync. Anything less certain is downloaded again (and then matched by its hash): a message
+        wrongly taken as held would be marked done without ever being read."""
+        if not message_id or not received_at:
             return None
-        row = self.db.execute("SELECT id FROM messages WHERE mailbox=? AND message_id=? AND raw_size=? LIMIT 1",
-                              [mailbox, message_id, size]).fetchone()
+        row = self.db.execute("SELECT id FROM messages WHERE mailbox=? AND message_id=? AND raw_size=? "
+                              "AND received_at=? LIMIT 1", [mailbox, message_id, size, received_at]).fetchone()
         return row[0] if row else None
 
     def add_location(self, mailbox: str, folder: str, uidvalidity: int, uid: str, message: int) -> None:

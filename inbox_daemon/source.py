@@ -21,8 +21,9 @@ class Source(Protocol):
     def list_uids(self, after: int) -> list[str]:
         """UIDs (or keys) present now, newer than `after` where the source has ordered UIDs."""
 
-    def peek(self, uids: list[str]) -> dict[str, tuple[str, int]]:
-        """Message-ID and size per UID, without downloading bodies (for re-syncs)."""
+    def peek(self, uids: list[str]) -> dict[str, tuple[str, int, str]]:
+        """Message-ID, size and receive time (ISO, UTC, seconds) per UID, without downloading bodies
+        (for re-syncs)."""
 
     def present(self, uids: list[str]) -> set[str]:
         """Which of these UIDs are still in the folder (asked afresh, after a fetch missed some)."""

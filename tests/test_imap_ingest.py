@@ -113,6 +113,28 @@ def test_resync_matches_by_hash_when_message_id_is_missing(dovecot, imap_user, c
     assert store.db.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 3
 
 
+def test_resync_downloads_a_different_message_that_shares_a_message_id_and_size(dovecot, imap_user, config_for):
+    """Only Message-ID, size and receive time together count as 'already held'; anything less certain is
+    downloaded (a message wrongly taken as held would be marked done unread)."""
+    from datetime import datetime, timezone
+    user, password = imap_user
+    first = b"From: a@qq.com\r\nMessage-ID: <same@qq.com>\r\nSubject: photo\r\n\r\nfirst entry\r\n"
+    other = b"From: b@qq.com\r\nMessage-ID: <same@qq.com>\r\nSubject: photo\r\n\r\nother entry\r\n"
+    assert len(first) == len(other)
+    dovecot.append(user, password, "Box", [first], when=datetime(2022, 8, 20, 10, 0, tzinfo=timezone.utc))
+    config = config_for([imap_mailbox(dovecot, user, folder="Box")])
+    store = stored(config)
+    poll_all(config, store)
+    with dovecot.client(user, password) as client:
+        client.delete_folder("Box")
+    dovecot.append(user, password, "Box", [first], when=datetime(2022, 8, 20, 10, 0, tzinfo=timezone.utc))
+    dovecot.append(user, password, "Box", [other], when=datetime(2022, 8, 21, 9, 0, tzinfo=timezone.utc))
+    result = poll_all(config, store)[0]
+    assert (result.new, result.known) == (1, 1)
+    senders = [row[0] for row in store.db.execute("SELECT sender FROM messages ORDER BY id")]
+    assert senders == ["a@qq.com", "b@qq.com"]
+
+
 def test_server_killed_mid_pass_loses_nothing(dovecot, imap_user, config_for):
     user, password = imap_user
     dovecot.append(user, password, "INBOX", entries(150, "k"))
