@@ -324,11 +324,14 @@ def test_staff_cli_speaks_chinese_and_shows_each_entry_once(site):
     args = ["--config", str(config.path)]
     receipt = next(e["receipt"] for e in store.register.entries() if e["contest"] == "photo")
     context = Context.from_config(config, load_rules(config.rules_dir))
-    staff.correct_field(store, context, receipt, "title", "晨光（修订）")  # a second judging of the same entry
+    staff.correct_field(store, context, receipt, "title", "晨光里的炼钢工人 和他们的二十四小时（修订）")  # judged again
     listed = runner.invoke(cli, [*args, "list"], env={"COLUMNS": "200"})
     assert listed.exit_code == 0, listed.output
     assert listed.output.count(receipt) == 1 and "“好工人·向未来”摄影比赛" in listed.output
     assert "作者" in listed.output and "共 4 件" in listed.output
+    narrow = runner.invoke(cli, [*args, "list"], env={"COLUMNS": "80"})
+    lines = narrow.output.splitlines()
+    assert len(lines) == 4 + 2 and all(line.rstrip().endswith(("已登记", "未通过", "待审核")) for line in lines[1:-1])
     review = runner.invoke(cli, [*args, "list", "--outcome", "待审核"])
     assert review.exit_code == 0 and "待审核" in review.output
     bad = runner.invoke(cli, [*args, "list", "--contest", "fotos"])
@@ -336,8 +339,8 @@ def test_staff_cli_speaks_chinese_and_shows_each_entry_once(site):
     bad_rule = runner.invoke(cli, [*args, "requeue", "--rule", "nope"])
     assert bad_rule.exit_code == 1 and "未知的规则" in bad_rule.output
     shown = runner.invoke(cli, [*args, "show", receipt])
-    assert shown.exit_code == 0 and "作品名称：晨光（修订）（已人工更正）" in shown.output, shown.output
-    assert "更正字段 作品名称：“晨光” → “晨光（修订）”" in shown.output
+    assert shown.exit_code == 0 and "作品名称：晨光里的炼钢工人 和他们的二十四小时（修订）（已人工更正）" in shown.output, shown.output
+    assert "更正字段 作品名称：“晨光” → “晨光里的炼钢工人 和他们的二十四小时（修订）”" in shown.output
     assert "收到时间：" in shown.output and "mailbox" not in shown.output and "received_at" not in shown.output
     both = runner.invoke(cli, [*args, "override", receipt, "--accept", "--reject", "--note", "x"])
     assert both.exit_code == 1 and "只能选一个" in both.output

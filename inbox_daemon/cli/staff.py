@@ -68,8 +68,12 @@ def list_(config: Config, outcome: str | None, contest: str | None, rule: str | 
         table.add_row(row["receipt"] or f"#{row['message']}", local_text(row["first_received"]),
                       queries.contest_name(rules, row["contest"]), row["title"] or row["subject"] or "",
                       row["author"] or row["sender_name"] or "", f"[{colour}]{label}[/]" if colour else label)
-    table.columns[0].no_wrap = table.columns[1].no_wrap = table.columns[2].no_wrap = True
-    table.columns[5].no_wrap = True
+    # One line per entry: receipt, time and outcome whole; contest, title and author share what is left
+    # of the terminal (80 columns at least), long ones cut with "…".
+    spare = max(0, terminal.width - 80)
+    limits = ((13, None), (16, None), (6, 12 + spare // 4), (6, 16 + spare // 2), (4, 6 + spare // 4), (6, None))
+    for column, (least, most) in zip(table.columns, limits, strict=True):
+        column.no_wrap, column.overflow, column.min_width, column.max_width = True, "ellipsis", least, most
     terminal.print(table)
     terminal.print(f"共 {len(rows)} 件")
 
