@@ -185,31 +185,23 @@ def _earlier_hand_matches(store: Store, platform: str) -> dict[str, str]:
     return {_row_key(r["link"] or "", r["title"] or "", r["account"] or ""): r["receipt"] for r in rows}
 
 
-def _latest_imports(store: Store) -> list[int]:
-    return [r[0] for r in store.db.execute("SELECT MAX(id) FROM stat_imports GROUP BY platform")]
+LATEST_IMPORTS = "(SELECT MAX(id) FROM stat_imports GROUP BY platform)"  # each platform's import in force
 
 
 def imports(store: Store) -> list[dict]:
     """Each platform's import in force (its latest), with how its rows matched."""
-    latest = _latest_imports(store)
-    if not latest:
-        return []
-    marks = ",".join("?" * len(latest))
     return list(store.db.query(
-        f"SELECT i.*, SUM(s.status='matched') AS matched, SUM(s.status='ambiguous') AS ambiguous, "
-        f"SUM(s.status='unmatched') AS unmatched FROM stat_imports i LEFT JOIN stat_rows s ON s.import = i.id "
-        f"WHERE i.id IN ({marks}) GROUP BY i.id ORDER BY i.platform", latest))
+        "SELECT i.*, SUM(s.status='matched') AS matched, SUM(s.status='ambiguous') AS ambiguous, "
+        "SUM(s.status='unmatched') AS unmatched FROM stat_imports i LEFT JOIN stat_rows s ON s.import = i.id "
+        f"WHERE i.id IN {LATEST_IMPORTS} GROUP BY i.id ORDER BY i.platform"))
 
 
 def open_rows(store: Store) -> list[dict]:
     """Rows of the current imports that staff still have to match by hand."""
-    latest = _latest_imports(store)
-    if not latest:
-        return []
-    marks = ",".join("?" * len(latest))
     return list(store.db.query(
-        f"SELECT s.*, i.platform FROM stat_rows s JOIN stat_imports i ON i.id = s.import WHERE s.import IN ({marks}) "
-        "AND s.status IN ('unmatched', 'ambiguous') ORDER BY i.platform, s.row_number", latest))
+        "SELECT s.*, i.platform FROM stat_rows s JOIN stat_imports i ON i.id = s.import "
+        f"WHERE s.import IN {LATEST_IMPORTS} AND s.status IN ('unmatched', 'ambiguous') "
+        "ORDER BY i.platform, s.row_number"))
 
 
 def match_by_hand(store: Store, row_id: int, receipt: str | None, actor: str) -> None:
@@ -230,14 +222,10 @@ def match_by_hand(store: Store, row_id: int, receipt: str | None, actor: str) ->
 
 def counts_by_entry(store: Store) -> dict[str, dict[str, float]]:
     """Plays, likes, shares, comments per receipt, summed over the platforms' latest imports."""
-    latest = _latest_imports(store)
-    if not latest:
-        return {}
-    marks = ",".join("?" * len(latest))
     totals: dict[str, dict[str, float]] = {}
-    for r in store.db.query(f"SELECT receipt, SUM(plays) plays, SUM(likes) likes, SUM(shares) shares, "
-                            f"SUM(comments) comments FROM stat_rows WHERE import IN ({marks}) AND status='matched' "
-                            "GROUP BY receipt", latest):
+    for r in store.db.query("SELECT receipt, SUM(plays) plays, SUM(likes) likes, SUM(shares) shares, "
+                            f"SUM(comments) comments FROM stat_rows WHERE import IN {LATEST_IMPORTS} "
+                            "AND status='matched' GROUP BY receipt"):
         totals[r["receipt"]] = {k: r[k] or 0.0 for k in COUNTS}
     return totals
 

@@ -39,6 +39,14 @@ def store():
     return console().store()
 
 
+def awards_rules():
+    """The rules' [awards] data, or 404 where the rules set up no awards (jury and organizer pages)."""
+    found = console().rules.awards
+    if found is None:
+        abort(404)
+    return found
+
+
 class ConsoleUser(UserMixin):
     def __init__(self, user: accounts.User, token: str | None = None):
         self.user = user

@@ -25,7 +25,7 @@ from wtforms.validators import DataRequired, Length
 
 from ..errors import InboxError
 from ..times import SHANGHAI
-from .auth import EXPORT, ActionForm, console, roles, store
+from .auth import EXPORT, ActionForm, awards_rules, console, roles, store
 
 bp = Blueprint("awards", __name__, url_prefix="/awards")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -70,15 +70,8 @@ class ShowcaseForm(FlaskForm):
     show = SelectMultipleField("另外展示", choices=SHOWABLE)
 
 
-def _awards():
-    found = console().rules.awards
-    if found is None:
-        abort(404)
-    return found
-
-
 def _rules(contest: str):
-    rules = _awards().contests.get(contest)
+    rules = awards_rules().contests.get(contest)
     if rules is None:
         abort(404)
     return rules
@@ -113,8 +106,8 @@ def _today() -> str:
 @roles(*EXPORT)
 def index():
     from ..awards import desk
-    return render_template("awards/index.html", summaries=desk.summaries(store(), _awards()),
-                           reading=_awards().reading is not None)
+    return render_template("awards/index.html", summaries=desk.summaries(store(), awards_rules()),
+                           reading=awards_rules().reading is not None)
 
 
 @bp.route("/<contest>/")
@@ -296,7 +289,7 @@ def certificates(contest: str):
     if not is_published(store(), contest):
         flash("获奖名单公布后才能打印证书。", "error")
         return redirect(_to_allocation(contest))
-    return _pdf(lambda target: write_pdf(winners(store(), rules), _awards().common, rules.title, target),
+    return _pdf(lambda target: write_pdf(winners(store(), rules), awards_rules().common, rules.title, target),
                 f"荣誉证书-{_names().get(contest, contest)}.pdf",
                 lambda pages: log(store(), current_user.name, "certificates", {"contest": contest, "pages": pages}),
                 _to_allocation(contest))
@@ -331,7 +324,7 @@ def send_notices(contest: str):
         skipped = "".join(f" {receipt}：{why}。" for receipt, why in summary.skipped)
         return (f"获奖通知已加入发件队列 {len(summary.queued)} 封（此前已发 {len(summary.already)} 封），"
                 f"由发信程序陆续发出。{skipped}")
-    return _done(lambda: queue(store(), rules, _awards().common, from_addr=config.smtp.from_addr,
+    return _done(lambda: queue(store(), rules, awards_rules().common, from_addr=config.smtp.from_addr,
                                actor=current_user.name, env=environment(config.smtp.templates_dir)),
                  sent, _to_allocation(contest))
 
@@ -342,7 +335,7 @@ def showcase():
     """The static showcase as a zip to download: the folder an organizer hands to whoever runs the website."""
     from ..awards import jury
     from ..awards.showcase import build
-    awards = _awards()
+    awards = awards_rules()
     published = [(c, r.title) for c, r in awards.contests.items() if jury.is_published(store(), c)]
     form = ShowcaseForm()
     form.contests.choices = published
@@ -376,7 +369,7 @@ def showcase():
 def stats():
     from ..awards import popularity
     form = StatsForm()
-    form.platform.choices = [(p, p) for p in _awards().common.platforms]
+    form.platform.choices = [(p, p) for p in awards_rules().common.platforms]
     rows = [{**r, "candidates": json.loads(r["candidates"] or "[]")} for r in popularity.open_rows(store())]
     return render_template("awards/stats.html", form=form, rows=rows,
                            imports=popularity.imports(store()), match=MatchForm())
@@ -394,13 +387,13 @@ def import_stats():
     from ..awards import popularity
     from ..awards.desk import safe_name
     form = StatsForm()
-    form.platform.choices = [(p, p) for p in _awards().common.platforms]
+    form.platform.choices = [(p, p) for p in awards_rules().common.platforms]
     if not form.validate_on_submit():
         flash(_form_errors(form), "error")
         return redirect(url_for("awards.stats"))
     try:
         path = _uploaded(form.sheet, "stats")
-        summary = popularity.import_stats(store(), _awards().common, path, form.platform.data, current_user.name,
+        summary = popularity.import_stats(store(), awards_rules().common, path, form.platform.data, current_user.name,
                                           filename=safe_name(form.sheet.data.filename))
     except InboxError as err:
         flash(str(err), "error")
@@ -427,7 +420,7 @@ def match_row(row_id: int):
 # -- the reading challenge ----------------------------------------------------------------------------------
 
 def _reading_rules():
-    rules = _awards().reading
+    rules = awards_rules().reading
     if rules is None:
         abort(404)
     return rules
@@ -489,7 +482,7 @@ def reading_certificates():
     from ..awards.jury import log
     from ..awards.lists import challenge_winners
     rules, result = _latest_result()
-    return _pdf(lambda target: write_pdf(challenge_winners(result, rules.title), _awards().common, rules.title, target),
+    return _pdf(lambda target: write_pdf(challenge_winners(result, rules.title), awards_rules().common, rules.title, target),
                 f"荣誉证书-{rules.title}.pdf",
                 lambda pages: log(store(), current_user.name, "certificates", {"contest": "reading_challenge",
                                                                                "pages": pages}),
@@ -502,7 +495,7 @@ def reading_certificates():
 @roles(*EXPORT)
 def organization():
     from ..awards.organization import facts, sheet, table
-    headers, lines = sheet(table(facts(store()), _awards().common), _names())
+    headers, lines = sheet(table(facts(store()), awards_rules().common), _names())
     if request.args.get("format") == "xlsx":
         from ..awards.sheets import workbook_bytes
         return send_file(io.BytesIO(workbook_bytes([("优秀组织奖参考表", headers, lines)])), mimetype=XLSX,

@@ -19,7 +19,7 @@ from wtforms.validators import DataRequired, InputRequired, Length
 
 from ..awards import AwardsError, jury, panel
 from . import pages
-from .auth import console, roles, store
+from .auth import awards_rules, console, roles, store
 
 bp = Blueprint("jury", __name__, url_prefix="/jury")
 JUROR = ("juror",)
@@ -34,16 +34,9 @@ class ConflictForm(FlaskForm):
     reason = StringField("回避理由", validators=[DataRequired("请说明回避理由"), Length(max=200)])
 
 
-def _awards():
-    found = console().rules.awards
-    if found is None:
-        abort(404)
-    return found
-
-
 def _contest(contest: str):
     """The contest's awards rules, if it is assigned to this juror and judged by a jury; else 404."""
-    rules = _awards().contests.get(contest)
+    rules = awards_rules().contests.get(contest)
     if rules is None or rules.jury is None or contest not in jury.contests_of(store(), current_user.name):
         abort(404)
     return rules
@@ -61,7 +54,7 @@ def _mine(contest: str):
 @bp.route("/")
 @roles(*JUROR)
 def index():
-    return render_template("jury/index.html", desks=panel.desks(store(), _awards(), current_user.name))
+    return render_template("jury/index.html", desks=panel.desks(store(), awards_rules(), current_user.name))
 
 
 @bp.route("/<contest>/")
