@@ -97,14 +97,11 @@ class MaildirSource:
         for key in uids:
             try:
                 with self.maildir.get_file(key) as handle:  # copied line by line, not read whole
-                    copy = done.add(handle)
-                _fsync_new(done, copy)  # the copy is on disk before the original goes
+                    done.add(handle)
+                # Maildir.add fsyncs the file, not the directory it is renamed into: the copy's name is on
+                # disk before the original goes (the folder is ".<name>", as get_folder makes it).
+                fsync_dir(self.mailbox.path / f".{self.mailbox.done_folder}" / "new")
                 self.maildir.discard(key)
             except (KeyError, FileNotFoundError):
                 continue
 
-
-def _fsync_new(folder: mailbox.Maildir, key: str) -> None:
-    """mailbox.Maildir.add fsyncs the message file but not the directory it is renamed into: without
-    that, a power loss may forget the copy's name after the original is gone."""
-    fsync_dir(os.path.join(folder._path, "new"))  # where add() puts a message (no public accessor)
